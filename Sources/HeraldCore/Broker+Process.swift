@@ -1,0 +1,325 @@
+import HeraldProtocol
+import NIOCore
+
+/// What the transport must send after processing one batch.
+public struct BatchResult: Sendable {
+    /// Encoded reply objects, in request order (without a held connect's reply).
+    public var replies: [ByteBuffer] = []
+    /// Events to append to the response (HTTP transports, immediate connect replies).
+    public var events: [ByteBuffer] = []
+    /// A connect whose reply comes later.
+    public var held: HeldConnect?
+    /// The session a `/meta/connect` in this batch bound to the connection.
+    public var connectedSession: Session?
+
+    public init() {}
+
+    public var isEmpty: Bool { replies.isEmpty && events.isEmpty }
+}
+
+extension Broker {
+    /// Processes one batch from a client, in order.
+    ///
+    /// - Parameters:
+    ///   - type: the transport the batch came on.
+    ///   - connection: where pushed messages and the held connect reply go. For WebSocket it is
+    ///     the socket; for HTTP it is this request's response (nil if it cannot be held).
+    public func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?) -> BatchResult {
+        var result = BatchResult()
+        let exts = extensions.withLock { $0 }
+        // A connect that shares an HTTP request with other messages is never held
+        // (bayeux-notes rule 6): the other replies would wait with it.
+        let mayHoldInBatch = type == .websocket || messages.count == 1
+        for var message in messages {
+            let session = message.clientId.flatMap { id in sessions.withLock { $0[id] } }
+            var rejected: BayeuxError?
+            var dropped = false
+            for ext in exts where rejected == nil && !dropped {
+                switch ext.incoming(&message, session: session) {
+                case .continue: break
+                case .reject(let error): rejected = error
+                case .drop: dropped = true
+                }
+            }
+            if dropped { continue }
+            var reply: JSONObject?
+            if let rejected {
+                reply = errorReply(message, rejected)
+            } else if message.byteCount > configuration.maxMessageBytes {
+                reply = errorReply(message, .messageTooLarge(limit: configuration.maxMessageBytes))
+            } else if let field = message.malformedField {
+                reply = errorReply(message, BayeuxError(code: 400, args: [field], message: "Invalid parameter"))
+            } else {
+                reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, result: &result)
+            }
+            guard var reply else { continue }
+            if reply["successful"] == .bool(false) { counters.errors.add(1, ordering: .relaxed) }
+            for ext in exts { ext.outgoingReply(&reply, request: message, session: session) }
+            result.replies.append(encode(reply))
+        }
+        return result
+    }
+
+    func handle(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, result: inout BatchResult) -> JSONObject? {
+        guard let channel = message.channel else {
+            return errorReply(message, .missingParameter("channel"))
+        }
+        if let meta = MetaChannel(rawValue: channel) {
+            switch meta {
+            case .handshake: return handshake(message)
+            case .connect: return connect(message, session: session, type: type, connection: connection, mayHold: mayHold, result: &result)
+            case .subscribe: return subscribe(message, session: session)
+            case .unsubscribe: return unsubscribe(message, session: session)
+            case .disconnect: return disconnect(message, session: session)
+            }
+        }
+        return publish(message, channel: channel, session: session)
+    }
+
+    // MARK: Meta channels
+
+    func handshake(_ message: BayeuxMessage) -> JSONObject {
+        var reply = baseReply(message)
+        reply["version"] = .string("1.0")
+        reply["supportedConnectionTypes"] = .array(ConnectionType.supported.map { .string($0) })
+        guard message.version != nil else {
+            return failed(reply, .missingParameter("version"), advice: .handshake)
+        }
+        guard let offered = message.supportedConnectionTypes else {
+            return failed(reply, .missingParameter("supportedConnectionTypes"), advice: .handshake)
+        }
+        guard offered.contains(where: { ConnectionType(rawValue: $0) != nil }) else {
+            return failed(reply, .connectionTypesNotSupported(offered), advice: .handshake)
+        }
+        let now = clock.nowNanoseconds()
+        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now))
+        let admitted = sessions.withLock { table -> Bool in
+            guard table.count < configuration.maxSessions else { return false }
+            table[session.id] = session
+            return true
+        }
+        guard admitted else {
+            logger.warning("handshake refused: maxSessions reached", metadata: ["limit": "\(configuration.maxSessions)"])
+            return failed(reply, BayeuxError(code: 503, args: [String(configuration.maxSessions)], message: "Too many sessions"), advice: Advice(reconnect: .handshake, intervalMilliseconds: 0))
+        }
+        counters.sessionsOpened.add(1, ordering: .relaxed)
+        reply["minimumVersion"] = .string("1.0")
+        reply["clientId"] = .string(session.id)
+        reply["successful"] = .bool(true)
+        reply["advice"] = retryAdvice.json
+        logger.debug("handshake", metadata: ["session.id": "\(session.id)"])
+        return reply
+    }
+
+    func connect(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, result: inout BatchResult) -> JSONObject? {
+        guard let session else {
+            var reply = baseReply(message)
+            reply["successful"] = .bool(false)
+            reply["error"] = .string(BayeuxError.unknownClient.description)
+            reply["advice"] = Advice.handshake.json
+            return reply
+        }
+        guard let requested = message.connectionType else {
+            return errorReply(message, .missingParameter("connectionType"), session: session)
+        }
+        guard let connectionType = ConnectionType(rawValue: requested) else {
+            return failedWithClient(message, .connectionTypesNotSupported([requested]), session: session)
+        }
+        // The transport the batch came on decides how events flow; a client that names
+        // another type in the message (Faye sends "long-polling" over CORS XHR) is served by
+        // the transport it actually used.
+        _ = connectionType
+        let now = clock.nowNanoseconds()
+        let clientTimeout = message.adviceTimeoutMilliseconds
+        let timeoutMilliseconds = min(clientTimeout ?? configuration.connectTimeoutMilliseconds, configuration.connectTimeoutMilliseconds)
+        var superseded: Session.Held?
+        let decision = session.beginConnect(
+            id: message.id,
+            type: type,
+            connection: connection,
+            mayHold: mayHold && timeoutMilliseconds > 0,
+            expiresAt: expiry(now),
+            superseded: &superseded
+        )
+        if let superseded {
+            // Only one connect is held per session: answer the older one at once
+            // (CometD fails it, Faye orphans it; an empty successful reply is kinder).
+            let reply = connectReply(id: superseded.id, session: session, advice: retryAdvice, error: nil)
+            superseded.responder.completeConnect(session, reply: reply, events: [])
+        }
+        result.connectedSession = session
+        switch decision {
+        case .held(let token):
+            result.held = HeldConnect(session: session, token: token, timeout: .milliseconds(Int64(timeoutMilliseconds)))
+            return nil
+        case .immediate(let events, let notify):
+            result.events.append(contentsOf: events)
+            notify?.messagesAvailable(session)
+            var reply = baseReply(message)
+            reply["clientId"] = .string(session.id)
+            reply["successful"] = .bool(true)
+            reply["advice"] = retryAdvice.json
+            return reply
+        }
+    }
+
+    func subscribe(_ message: BayeuxMessage, session: Session?) -> JSONObject {
+        changeSubscriptions(message, session: session, subscribing: true)
+    }
+
+    func unsubscribe(_ message: BayeuxMessage, session: Session?) -> JSONObject {
+        changeSubscriptions(message, session: session, subscribing: false)
+    }
+
+    /// Validates the whole subscription list first, then applies it at once.
+    func changeSubscriptions(_ message: BayeuxMessage, session: Session?, subscribing: Bool) -> JSONObject {
+        var reply = baseReply(message)
+        if let subscription = message.subscription { reply["subscription"] = subscription }
+        guard let session else {
+            return failed(reply, .unknownClient, advice: nil)
+        }
+        reply["clientId"] = .string(session.id)
+        let names: [String]
+        switch message.subscription {
+        case .string(let s)?: names = [s]
+        case .array(let items)? where !items.isEmpty && items.allSatisfy({ $0.stringValue != nil }):
+            names = items.compactMap(\.stringValue)
+        default:
+            return failed(reply, .missingParameter("subscription"), advice: nil)
+        }
+        var patterns: [ChannelPattern] = []
+        for name in names {
+            guard let pattern = ChannelPattern(name) else {
+                return failed(reply, .invalidChannel(name), advice: nil)
+            }
+            if pattern.isMeta {
+                return failed(reply, .forbiddenChannel(name), advice: nil)
+            }
+            // `/service/**` subscriptions succeed but are not recorded: service replies go to
+            // the requester only (CometD behaves the same; CometD JS relies on it).
+            if !pattern.isService { patterns.append(pattern) }
+        }
+        session.touch(expiresAt: expiry(clock.nowNanoseconds()))
+        let limit = configuration.maxSubscriptionsPerSession
+        let outcome: Bool = session.state.withLock { s in
+            if s.closed { return false }
+            if subscribing {
+                let added = patterns.filter { s.subscriptions[$0.rawValue] == nil }
+                guard s.subscriptions.count + Set(added.map(\.rawValue)).count <= limit else { return false }
+                index.withLock { idx in
+                    for pattern in added where s.subscriptions.updateValue(pattern, forKey: pattern.rawValue) == nil {
+                        idx.add(pattern, session)
+                    }
+                }
+            } else {
+                index.withLock { idx in
+                    for pattern in patterns where s.subscriptions.removeValue(forKey: pattern.rawValue) != nil {
+                        idx.remove(pattern, session)
+                    }
+                }
+            }
+            return true
+        }
+        guard outcome else {
+            return failed(reply, session.isClosed ? .unknownClient : .tooManySubscriptions(limit: limit), advice: nil)
+        }
+        reply["successful"] = .bool(true)
+        return reply
+    }
+
+    func disconnect(_ message: BayeuxMessage, session: Session?) -> JSONObject {
+        var reply = baseReply(message)
+        guard let session else {
+            return failed(reply, .unknownClient, advice: nil)
+        }
+        reply["clientId"] = .string(session.id)
+        removeSession(session, reason: .clientDisconnected)
+        reply["successful"] = .bool(true)
+        return reply
+    }
+
+    // MARK: Publish
+
+    func publish(_ message: BayeuxMessage, channel raw: String, session: Session?) -> JSONObject {
+        var reply = baseReply(message)
+        guard let channel = ChannelName(raw) else {
+            // Wildcards are for subscriptions only (Faye: 405).
+            return failed(reply, .invalidChannel(raw), advice: nil)
+        }
+        if channel.isMeta {
+            // Only the five exact meta channels are commands; `/meta/subscribe/x` is not one
+            // (GHSA-qpg4-4w7w-2mq5).
+            return failed(reply, .forbiddenChannel(raw), advice: nil)
+        }
+        guard let data = message.data else {
+            return failed(reply, .missingParameter("data"), advice: nil)
+        }
+        if session == nil && !configuration.allowAnonymousPublish {
+            return failed(reply, .unknownClient, advice: nil)
+        }
+        if let session { session.touch(expiresAt: expiry(clock.nowNanoseconds())) }
+        if channel.isService {
+            let handler = services.withLock { list in list.first(where: { $0.0.matches(channel) })?.1 }
+            if let handler, let response = handler(ServiceRequest(channel: channel, data: data, session: session, id: message.id)), let session {
+                var buffer = allocator.buffer(capacity: 64)
+                buffer.writeJSON(response)
+                deliver(Delivery(channel: channel, data: buffer), to: session)
+            }
+        } else {
+            publish(Delivery(channel: channel, data: data))
+        }
+        reply["successful"] = .bool(true)
+        return reply
+    }
+
+    // MARK: Replies
+
+    /// `{"id":…,"channel":…}`: every reply echoes the request's `id` verbatim and its channel.
+    func baseReply(_ message: BayeuxMessage) -> JSONObject {
+        var reply = JSONObject()
+        if let id = message.id { reply["id"] = id }
+        if let channel = message.channel { reply["channel"] = .string(channel) }
+        return reply
+    }
+
+    func failed(_ reply: JSONObject, _ error: BayeuxError, advice: Advice?) -> JSONObject {
+        var reply = reply
+        reply["successful"] = .bool(false)
+        reply["error"] = .string(error.description)
+        if let advice { reply["advice"] = advice.json }
+        return reply
+    }
+
+    func errorReply(_ message: BayeuxMessage, _ error: BayeuxError, session: Session? = nil) -> JSONObject {
+        var reply = baseReply(message)
+        if let subscription = message.subscription { reply["subscription"] = subscription }
+        if let session { reply["clientId"] = .string(session.id) }
+        return failed(reply, error, advice: nil)
+    }
+
+    func failedWithClient(_ message: BayeuxMessage, _ error: BayeuxError, session: Session) -> JSONObject {
+        var reply = baseReply(message)
+        reply["clientId"] = .string(session.id)
+        return failed(reply, error, advice: .handshake)
+    }
+
+    func connectReply(id: JSONValue?, session: Session, advice: Advice, error: BayeuxError?) -> ByteBuffer {
+        var reply = JSONObject()
+        if let id { reply["id"] = id }
+        reply["channel"] = .string(MetaChannel.connect.rawValue)
+        reply["clientId"] = .string(session.id)
+        reply["successful"] = .bool(error == nil)
+        if let error { reply["error"] = .string(error.description) }
+        reply["advice"] = advice.json
+        var request = BayeuxMessage(channel: MetaChannel.connect.rawValue, id: id, clientId: session.id)
+        request.connectionType = nil
+        for ext in extensions.withLock({ $0 }) { ext.outgoingReply(&reply, request: request, session: session) }
+        return encode(reply)
+    }
+
+    func encode(_ reply: JSONObject) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 128)
+        buffer.writeJSON(reply)
+        return buffer
+    }
+}

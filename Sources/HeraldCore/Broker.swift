@@ -1,0 +1,195 @@
+import HeraldProtocol
+import Logging
+import NIOCore
+import Synchronization
+
+/// The Bayeux broker: sessions, subscriptions, routing and `/service` handlers. It knows
+/// nothing of sockets; transports hand it decoded batches and implement `SessionSink`.
+///
+/// Locks (never nested except as noted): `sessions` guards the session table; `index` guards
+/// the subscription trie; each `Session` guards its own state and may take `index` while held.
+public final class Broker: Sendable {
+    public let configuration: BrokerConfiguration
+    let clock: any BrokerClock
+    let logger: Logger
+    let allocator = ByteBufferAllocator()
+
+    let sessions = Mutex<[String: Session]>([:])
+    let index = Mutex(SubscriptionIndex())
+    let extensions = Mutex<[any BayeuxExtension]>([])
+    let services = Mutex<[(ChannelPattern, ServiceHandler)]>([])
+    public let counters = BrokerCounters()
+
+    public init(configuration: BrokerConfiguration = .init(), clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.broker")) {
+        self.configuration = configuration
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Embedding API
+
+    /// Adds an extension; it sees messages processed after this call.
+    public func addExtension(_ ext: any BayeuxExtension) {
+        extensions.withLock { $0.append(ext) }
+    }
+
+    /// Registers a handler for `/service/**` channels matching `pattern`. The first matching
+    /// registration wins.
+    public func registerService(_ pattern: ChannelPattern, handler: @escaping ServiceHandler) {
+        services.withLock { $0.append((pattern, handler)) }
+    }
+
+    /// Publishes from the server side (no session). `data` must be valid JSON.
+    @discardableResult
+    public func publish(_ channel: ChannelName, json data: String) throws -> Int {
+        var buffer = allocator.buffer(string: data)
+        let valid = buffer.withUnsafeReadableBytes { JSONParser.isValid($0) }
+        guard valid else { throw BayeuxError.badRequest("data is not valid JSON") }
+        buffer = buffer.slice()
+        return publish(Delivery(channel: channel, data: buffer))
+    }
+
+    public func session(id: String) -> Session? {
+        sessions.withLock { $0[id] }
+    }
+
+    public var sessionCount: Int { sessions.withLock { $0.count } }
+    public var subscriptionCount: Int { index.withLock { $0.subscriptionCount } }
+
+    // MARK: Routing
+
+    /// Encodes `delivery` once and queues the same bytes for every subscriber. Returns the
+    /// number of sessions it was queued for. Publishers never block: a subscriber whose queue
+    /// is full is disconnected as a slow consumer.
+    @discardableResult
+    public func publish(_ delivery: Delivery) -> Int {
+        var delivery = delivery
+        for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
+        let subscribers = index.withLock { $0.match(delivery.channel) }
+        counters.published.add(1, ordering: .relaxed)
+        guard !subscribers.isEmpty else { return 0 }
+        let encoded = delivery.encoded(allocator: allocator)
+        var delivered = 0
+        var slow: [Session] = []
+        for session in subscribers {
+            switch session.enqueue(encoded, maxPendingBytes: configuration.maxPendingBytesPerSession) {
+            case .queued: delivered += 1
+            case .notify(let sink):
+                delivered += 1
+                sink.messagesAvailable(session)
+            case .overflow: slow.append(session)
+            case .closed: break
+            }
+        }
+        counters.delivered.add(delivered, ordering: .relaxed)
+        for session in slow {
+            counters.slowConsumers.add(1, ordering: .relaxed)
+            logger.warning("slow consumer disconnected", metadata: ["session.id": "\(session.id)", "channel.name": "\(delivery.channel)"])
+            removeSession(session, reason: .slowConsumer)
+        }
+        return delivered
+    }
+
+    /// Delivers a message to one session only (private `/service` replies).
+    public func deliver(_ delivery: Delivery, to session: Session) {
+        switch session.enqueue(delivery.encoded(allocator: allocator), maxPendingBytes: configuration.maxPendingBytesPerSession) {
+        case .notify(let sink): sink.messagesAvailable(session)
+        case .overflow: removeSession(session, reason: .slowConsumer)
+        case .queued, .closed: break
+        }
+    }
+
+    // MARK: Session lifecycle
+
+    func expiry(_ now: UInt64) -> UInt64 {
+        now &+ UInt64(configuration.maxIntervalMilliseconds) * 1_000_000
+    }
+
+    /// Ends a session: unsubscribes it, answers its held connect, and tells its connection.
+    public func removeSession(_ session: Session, reason: CloseReason) {
+        let removed = sessions.withLock { $0.removeValue(forKey: session.id) != nil }
+        guard let (patterns, held, sink) = session.close() else { return }
+        if !patterns.isEmpty {
+            index.withLock { idx in
+                for pattern in patterns { idx.remove(pattern, session) }
+            }
+        }
+        if removed { counters.sessionsClosed.add(1, ordering: .relaxed) }
+        if let held {
+            let advice: Advice
+            switch reason {
+            case .clientDisconnected: advice = .none
+            case .goingAway: advice = Advice(reconnect: .retry, intervalMilliseconds: 0, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+            default: advice = .handshake
+            }
+            let reply = connectReply(id: held.id, session: session, advice: advice, error: reason == .clientDisconnected || reason == .goingAway ? nil : BayeuxError(code: 402, args: [reason.name], message: "Unknown client"))
+            held.responder.completeConnect(session, reply: reply, events: [])
+        }
+        if let sink, reason != .clientDisconnected {
+            sink.sessionClosed(session, reason: reason)
+        }
+        logger.debug("session closed", metadata: ["session.id": "\(session.id)", "reason": "\(reason)"])
+    }
+
+    /// Drops sessions whose `maxInterval` has passed. Called by `BrokerService` on a timer.
+    @discardableResult
+    public func expireSessions() -> Int {
+        let now = clock.nowNanoseconds()
+        let expired = sessions.withLock { table in table.values.filter { $0.isExpired(now: now) } }
+        for session in expired { removeSession(session, reason: .expired) }
+        if !expired.isEmpty { counters.sessionsExpired.add(expired.count, ordering: .relaxed) }
+        return expired.count
+    }
+
+    /// The connection went away; keep the session (the client may come back on another
+    /// connection) but stop routing to it.
+    public func detach(_ connection: AnyObject, from session: Session) {
+        session.detach(connection, expiresAt: expiry(clock.nowNanoseconds()))
+    }
+
+    /// Ends a held connect when its timeout fires. Does nothing if it already ended.
+    public func timeoutHeldConnect(_ held: HeldConnect) {
+        completeHeldConnect(session: held.session, token: held.token)
+    }
+
+    /// Answers a held long-poll connect because events arrived for it.
+    public func releaseHeldConnect(for session: Session) {
+        completeHeldConnect(session: session, token: nil)
+    }
+
+    func completeHeldConnect(session: Session, token: UInt64?) {
+        guard let (held, events) = session.endHeld(token: token, expiresAt: expiry(clock.nowNanoseconds())) else { return }
+        let reply = connectReply(id: held.id, session: session, advice: retryAdvice, error: nil)
+        held.responder.completeConnect(session, reply: reply, events: events)
+    }
+
+    /// Ends every session's held connect with `reconnect: retry` and tells every connection
+    /// that the server is going away. Used on graceful shutdown.
+    public func shutdown() {
+        let all = sessions.withLock { Array($0.values) }
+        for session in all { removeSession(session, reason: .goingAway) }
+    }
+
+    var retryAdvice: Advice {
+        Advice(reconnect: .retry, intervalMilliseconds: 0, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
+    }
+}
+
+/// A `/meta/connect` the transport must answer later: when `timeout` passes (call
+/// `Broker.timeoutHeldConnect`) or earlier, through its `HeldConnectResponder`.
+public struct HeldConnect: Sendable {
+    public let session: Session
+    public let token: UInt64
+    public let timeout: TimeAmount
+}
+
+/// Monotonic counters, read by the admin API and metrics.
+public final class BrokerCounters: Sendable {
+    public let published = Atomic<Int>(0)
+    public let delivered = Atomic<Int>(0)
+    public let sessionsOpened = Atomic<Int>(0)
+    public let sessionsClosed = Atomic<Int>(0)
+    public let sessionsExpired = Atomic<Int>(0)
+    public let slowConsumers = Atomic<Int>(0)
+    public let errors = Atomic<Int>(0)
+}

@@ -1,0 +1,30 @@
+/// Broker limits and timeouts. Every limit carries its unit in its name; each is documented
+/// in README and `Protocol/PROTOCOL.md`.
+public struct BrokerConfiguration: Sendable {
+    /// How long a `/meta/connect` is held before an empty reply, sent to clients as
+    /// `advice.timeout`. Faye uses 60 s, CometD 30 s.
+    public var connectTimeoutMilliseconds: Int = 30_000
+    /// A session that has not sent `/meta/connect` for this long after its last connect reply
+    /// is dropped. Never while a connect is held.
+    public var maxIntervalMilliseconds: Int = 30_000
+    /// Largest single message object, in bytes. Larger ones get `413:<limit>:Message too large`.
+    public var maxMessageBytes: Int = 64 * 1024
+    /// Largest batch (WebSocket message or HTTP body), in bytes. Larger ones get a WebSocket
+    /// close 1009 or HTTP 413.
+    public var maxBatchBytes: Int = 1024 * 1024
+    /// Most messages in one batch.
+    public var maxMessagesPerBatch: Int = 1024
+    /// Bytes of undelivered messages a session may have queued before it is treated as a
+    /// slow consumer and disconnected.
+    public var maxPendingBytesPerSession: Int = 1024 * 1024
+    /// Most subscriptions one session may hold.
+    public var maxSubscriptionsPerSession: Int = 1024
+    /// Most concurrent sessions; handshakes beyond it are refused.
+    public var maxSessions: Int = 200_000
+    /// Accept publishes without a valid clientId (Faye does; CometD does not).
+    public var allowAnonymousPublish: Bool = false
+    /// How often expired sessions are swept.
+    public var sweepIntervalMilliseconds: Int = 1_000
+
+    public init() {}
+}

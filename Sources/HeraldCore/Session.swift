@@ -1,0 +1,242 @@
+import DequeModule
+import HeraldProtocol
+import NIOCore
+import Synchronization
+
+/// One Bayeux client session, from handshake to disconnect or expiry.
+///
+/// A session outlives connections: a client may handshake over HTTP, connect over WebSocket,
+/// lose the socket and come back on a new one with the same clientId. Messages for it wait in
+/// a queue bounded by `maxPendingBytesPerSession` until a connection drains them.
+///
+/// Locking: all mutable state is behind `state`. The session lock may be taken before the
+/// broker's index lock (subscribe), never after it; no other lock is taken while it is held.
+public final class Session: Sendable {
+    public let id: String
+    let state: Mutex<State>
+
+    struct Held {
+        var token: UInt64
+        var id: JSONValue?
+        var responder: any HeldConnectResponder
+        /// HTTP transports send queued events with the connect reply and end the hold when
+        /// events arrive; WebSocket pushes events separately.
+        var carriesEvents: Bool
+    }
+
+    struct State {
+        var subscriptions: [String: ChannelPattern] = [:]
+        var queue = Deque<ByteBuffer>()
+        var queuedBytes = 0
+        /// The sink has been told about pending messages and has not drained them yet.
+        var notified = false
+        var sink: (any SessionSink)?
+        var held: Held?
+        var holdCounter: UInt64 = 0
+        var hasConnected = false
+        var expiresAtNanoseconds: UInt64
+        var closed = false
+        var connectionType: ConnectionType?
+    }
+
+    init(id: String, expiresAtNanoseconds: UInt64) {
+        self.id = id
+        self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds))
+    }
+
+    /// Subscription patterns, sorted.
+    public var subscriptions: [String] {
+        state.withLock { $0.subscriptions.keys.sorted() }
+    }
+
+    public var pendingBytes: Int { state.withLock { $0.queuedBytes } }
+    public var isClosed: Bool { state.withLock { $0.closed } }
+    public var connectionType: ConnectionType? { state.withLock { $0.connectionType } }
+
+    // MARK: Delivery
+
+    enum EnqueueResult {
+        case queued
+        case notify(any SessionSink)
+        case overflow
+        case closed
+    }
+
+    /// Appends an encoded message. The caller notifies the returned sink outside the lock.
+    func enqueue(_ message: ByteBuffer, maxPendingBytes: Int) -> EnqueueResult {
+        state.withLock { s in
+            if s.closed { return .closed }
+            if s.queuedBytes + message.readableBytes > maxPendingBytes { return .overflow }
+            s.queue.append(message)
+            s.queuedBytes += message.readableBytes
+            if !s.notified, let sink = s.sink {
+                s.notified = true
+                return .notify(sink)
+            }
+            return .queued
+        }
+    }
+
+    /// Takes every queued message, if `sink` is still this session's sink, and hands them to
+    /// `body` under the lock (so it can copy them into one frame without another allocation).
+    /// Returns the number of messages drained.
+    @discardableResult
+    public func drain(for sink: any SessionSink, _ body: (_ queue: inout Deque<ByteBuffer>, _ bytes: Int) -> Void) -> Int {
+        state.withLock { s in
+            guard let current = s.sink, current === sink else { return 0 }
+            s.notified = false
+            let count = s.queue.count
+            if count > 0 {
+                body(&s.queue, s.queuedBytes)
+                s.queue.removeAll(keepingCapacity: s.queue.count <= 64)
+                s.queuedBytes = 0
+            }
+            return count
+        }
+    }
+
+    /// Re-arms notification after a sink skipped a drain (its socket was not writable).
+    public func needsDrain(for sink: any SessionSink) -> Bool {
+        state.withLock { s in
+            guard let current = s.sink, current === sink else { return false }
+            return !s.queue.isEmpty
+        }
+    }
+
+    func takeQueue() -> [ByteBuffer] {
+        state.withLock { s in
+            let events = Array(s.queue)
+            s.queue.removeAll()
+            s.queuedBytes = 0
+            s.notified = false
+            return events
+        }
+    }
+
+    // MARK: Connect
+
+    enum ConnectDecision {
+        /// Reply now; `events` go into the same HTTP response; `notify` must be told.
+        case immediate(events: [ByteBuffer], notify: (any SessionSink)?)
+        case held(token: UInt64)
+    }
+
+    /// Starts a `/meta/connect`. `superseded` receives an older held connect, which the
+    /// caller must answer.
+    func beginConnect(
+        id: JSONValue?,
+        type: ConnectionType,
+        connection: (any BayeuxConnection)?,
+        mayHold: Bool,
+        expiresAt: UInt64,
+        superseded: inout Held?
+    ) -> ConnectDecision {
+        state.withLock { s in
+            superseded = s.held
+            s.held = nil
+            s.connectionType = type
+            let first = !s.hasConnected
+            s.hasConnected = true
+            let pushes = type == .websocket
+            if pushes, let connection, s.sink !== connection {
+                s.sink = connection
+                s.notified = false
+            } else if !pushes, s.sink != nil, superseded?.carriesEvents == true {
+                s.sink = nil
+            }
+            let hold = mayHold && !first && connection != nil && (pushes || s.queue.isEmpty)
+            if hold, let connection {
+                s.holdCounter += 1
+                s.held = Held(token: s.holdCounter, id: id, responder: connection, carriesEvents: !pushes)
+                s.expiresAtNanoseconds = .max
+                if !pushes {
+                    s.sink = connection
+                    s.notified = false
+                }
+                return .held(token: s.holdCounter)
+            }
+            s.expiresAtNanoseconds = expiresAt
+            if pushes {
+                if !s.queue.isEmpty, !s.notified, let sink = s.sink {
+                    s.notified = true
+                    return .immediate(events: [], notify: sink)
+                }
+                return .immediate(events: [], notify: nil)
+            }
+            let events = Array(s.queue)
+            s.queue.removeAll()
+            s.queuedBytes = 0
+            s.notified = false
+            return .immediate(events: events, notify: nil)
+        }
+    }
+
+    /// Ends the held connect with `token`, if it is still held. Returns it, with the queued
+    /// events if it carries them.
+    func endHeld(token: UInt64?, expiresAt: UInt64) -> (Held, [ByteBuffer])? {
+        state.withLock { s in
+            guard let held = s.held, token == nil || held.token == token else { return nil }
+            s.held = nil
+            if s.expiresAtNanoseconds == .max { s.expiresAtNanoseconds = expiresAt }
+            var events: [ByteBuffer] = []
+            if held.carriesEvents {
+                events = Array(s.queue)
+                s.queue.removeAll()
+                s.queuedBytes = 0
+                s.notified = false
+                if s.sink === held.responder { s.sink = nil }
+            }
+            return (held, events)
+        }
+    }
+
+    /// Forgets `connection` (its socket closed): it no longer receives messages, and a connect
+    /// it held is dropped without a reply.
+    func detach(_ connection: AnyObject, expiresAt: UInt64) {
+        state.withLock { s in
+            if let sink = s.sink, sink === connection {
+                s.sink = nil
+                s.notified = false
+            }
+            if let held = s.held, held.responder === connection {
+                s.held = nil
+            }
+            if s.held == nil, s.expiresAtNanoseconds > expiresAt { s.expiresAtNanoseconds = expiresAt }
+        }
+    }
+
+    /// Extends the expiry deadline on activity other than connect (CometD does the same).
+    func touch(expiresAt: UInt64) {
+        state.withLock { s in
+            if s.expiresAtNanoseconds < expiresAt { s.expiresAtNanoseconds = expiresAt }
+        }
+    }
+
+    func isExpired(now: UInt64) -> Bool {
+        state.withLock { $0.held == nil && $0.expiresAtNanoseconds <= now }
+    }
+
+    // MARK: Subscriptions
+
+    /// Marks the session closed and returns what the caller must release.
+    func close() -> (patterns: [ChannelPattern], held: Held?, sink: (any SessionSink)?)? {
+        state.withLock { s in
+            if s.closed { return nil }
+            s.closed = true
+            let patterns = Array(s.subscriptions.values)
+            s.subscriptions.removeAll()
+            let held = s.held
+            s.held = nil
+            let sink = s.sink
+            s.sink = nil
+            s.queue.removeAll()
+            s.queuedBytes = 0
+            return (patterns, held, sink)
+        }
+    }
+}
+
+extension Session: Hashable {
+    public static func == (lhs: Session, rhs: Session) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}

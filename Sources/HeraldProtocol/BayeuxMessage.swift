@@ -1,0 +1,60 @@
+import NIOCore
+
+/// One incoming Bayeux message (Bayeux 1.0 §3), as decoded from a client.
+///
+/// Only the envelope is decoded. `data` stays the publisher's validated JSON bytes, a slice of
+/// the frame or request body it came in, and is forwarded to subscribers without being
+/// re-encoded.
+public struct BayeuxMessage: Sendable {
+    public var channel: String?
+    /// Echoed verbatim (same JSON type) in the reply.
+    public var id: JSONValue?
+    public var clientId: String?
+    /// The raw JSON of `data`, if present.
+    public var data: ByteBuffer?
+    public var ext: JSONObject?
+    public var advice: JSONObject?
+    /// A string or an array of strings on `/meta/(un)subscribe`; echoed in the reply.
+    public var subscription: JSONValue?
+    public var connectionType: String?
+    public var version: String?
+    public var minimumVersion: String?
+    public var supportedConnectionTypes: [String]?
+    /// Size of the message object in the input, in bytes.
+    public var byteCount: Int
+    /// Set when a known field has the wrong JSON type; the broker answers with an error.
+    public var malformedField: String?
+
+    public init(channel: String? = nil, id: JSONValue? = nil, clientId: String? = nil, data: ByteBuffer? = nil, byteCount: Int = 0) {
+        self.channel = channel
+        self.id = id
+        self.clientId = clientId
+        self.data = data
+        self.byteCount = byteCount
+    }
+
+    /// Client advice `timeout` in milliseconds (`{"timeout":0}` asks for an immediate reply).
+    public var adviceTimeoutMilliseconds: Int? {
+        guard let value = advice?["timeout"] else { return nil }
+        return value.intValue ?? value.doubleValue.map { Int($0) }
+    }
+}
+
+/// The well-known meta channels. Only these exact names are commands: `/meta/subscribe/x` is
+/// not a subscribe (this is the hole of Faye advisory GHSA-qpg4-4w7w-2mq5).
+public enum MetaChannel: String, Sendable {
+    case handshake = "/meta/handshake"
+    case connect = "/meta/connect"
+    case subscribe = "/meta/subscribe"
+    case unsubscribe = "/meta/unsubscribe"
+    case disconnect = "/meta/disconnect"
+}
+
+/// Bayeux connection types Herald serves.
+public enum ConnectionType: String, Sendable, CaseIterable {
+    case websocket
+    case longPolling = "long-polling"
+    case callbackPolling = "callback-polling"
+
+    public static let supported: [String] = ConnectionType.allCases.map(\.rawValue)
+}

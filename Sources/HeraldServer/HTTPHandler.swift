@@ -1,0 +1,241 @@
+import HeraldCore
+import HeraldProtocol
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Bayeux over HTTP: long-polling (`POST`, JSON or `message=` form bodies), callback-polling
+/// (JSONP `GET ?message=…&jsonp=…`) and CORS preflight, on the mount path and its sub-paths
+/// (bayeux-notes §3.3, §3.5).
+///
+/// A request holding a `/meta/connect` stays unanswered until events arrive or the connect
+/// times out; `HTTPServerPipelineHandler` keeps later pipelined requests waiting meanwhile.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let broker: Broker
+    let configuration: ServerConfiguration
+    let cors: CORSPolicy
+    let logger: Logger
+
+    private var context: ChannelHandlerContext?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    private var discarding = false
+    private var requestNumber = 0
+    private var held: (number: Int, jsonp: String?, keepAlive: Bool, origin: String?, session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
+
+    init(broker: Broker, configuration: ServerConfiguration, logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        releaseHeld()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        releaseHeld()
+        context.fireChannelInactive()
+    }
+
+    private func releaseHeld() {
+        if let held {
+            held.timeout.cancel()
+            broker.detach(held.responder, from: held.session)
+            self.held = nil
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            self.body = nil
+            self.discarding = false
+            if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > broker.configuration.maxBatchBytes {
+                discarding = true
+                respondText(.payloadTooLarge, "Request body larger than \(broker.configuration.maxBatchBytes) bytes", head: head, close: true)
+            }
+        case .body(var chunk):
+            guard !discarding, let head else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > broker.configuration.maxBatchBytes {
+                discarding = true
+                body = nil
+                respondText(.payloadTooLarge, "Request body larger than \(broker.configuration.maxBatchBytes) bytes", head: head, close: true)
+                return
+            }
+            if body == nil {
+                body = chunk
+            } else {
+                body!.writeBuffer(&chunk)
+            }
+        case .end:
+            guard !discarding, let head else { return }
+            handle(head: head, body: body ?? ByteBuffer())
+            self.body = nil
+        }
+    }
+
+    // MARK: Requests
+
+    private func handle(head: HTTPRequestHead, body: ByteBuffer) {
+        let (path, query) = splitURI(head.uri)
+        guard isMounted(path) else {
+            respondText(.notFound, "Not found: Bayeux is served at \(configuration.path)", head: head)
+            return
+        }
+        let origin = head.headers.first(name: "origin")
+        switch head.method {
+        case .OPTIONS:
+            let headers = cors.preflightHeaders(origin: origin, requestedHeaders: head.headers.first(name: "access-control-request-headers"))
+            respond(status: origin != nil && headers.isEmpty ? .forbidden : .noContent, contentType: nil, body: ByteBuffer(), head: head, extraHeaders: headers)
+        case .POST:
+            let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
+            if contentType.hasPrefix("application/json") {
+                bayeux(decode: [body], head: head, jsonp: nil, origin: origin)
+            } else {
+                // Form bodies (`message=…`), which Faye's CORS transport sends as text/plain.
+                let text = String(buffer: body)
+                if let params = FormDecoding.parameters(Substring(text)), params.contains(where: { $0.0 == "message" }) {
+                    let values = params.filter { $0.0 == "message" }.map { ByteBuffer(string: $0.1) }
+                    bayeux(decode: values, head: head, jsonp: nil, origin: origin)
+                } else {
+                    bayeux(decode: [body], head: head, jsonp: nil, origin: origin)
+                }
+            }
+        case .GET:
+            guard let params = FormDecoding.parameters(query), let message = params.first(where: { $0.0 == "message" })?.1 else {
+                respondText(.badRequest, "Bad request: GET needs a message= parameter (callback-polling)", head: head)
+                return
+            }
+            let callback = params.first(where: { $0.0 == "jsonp" })?.1 ?? "jsonpcallback"
+            guard FormDecoding.isValidCallback(callback) else {
+                respondText(.badRequest, "Bad request: invalid jsonp callback name", head: head)
+                return
+            }
+            bayeux(decode: [ByteBuffer(string: message)], head: head, jsonp: callback, origin: origin)
+        default:
+            respondText(.methodNotAllowed, "Method not allowed", head: head, extraHeaders: [("Allow", "GET, POST, OPTIONS")])
+        }
+    }
+
+    private func bayeux(decode bodies: [ByteBuffer], head: HTTPRequestHead, jsonp: String?, origin: String?) {
+        var messages: [BayeuxMessage] = []
+        do {
+            for body in bodies {
+                messages += try MessageCodec.decodeBatch(body, maxMessages: broker.configuration.maxMessagesPerBatch)
+            }
+        } catch {
+            switch error {
+            case .tooManyMessages: respondText(.payloadTooLarge, "Bad request: \(error)", head: head)
+            default: respondText(.badRequest, "Bad request: \(error)", head: head)
+            }
+            return
+        }
+        guard messages.count <= broker.configuration.maxMessagesPerBatch else {
+            respondText(.payloadTooLarge, "Bad request: more than \(broker.configuration.maxMessagesPerBatch) messages", head: head)
+            return
+        }
+        guard let context else { return }
+        requestNumber += 1
+        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, requestNumber: requestNumber)
+        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder)
+        if let heldConnect = result.held {
+            let broker = self.broker
+            let timeout = context.eventLoop.scheduleTask(in: heldConnect.timeout) {
+                broker.timeoutHeldConnect(heldConnect)
+            }
+            held = (requestNumber, jsonp, head.isKeepAlive, origin, heldConnect.session, responder, timeout)
+            if !result.isEmpty {
+                // Cannot happen (a held connect is alone in its request), but never lose replies.
+                logger.error("held connect with other replies")
+            }
+            return
+        }
+        respondBayeux(result.replies + result.events, jsonp: jsonp, keepAlive: head.isKeepAlive, origin: origin)
+    }
+
+    /// The held connect of request `requestNumber` ended.
+    func finishHeld(requestNumber: Int, messages: [ByteBuffer]) {
+        guard let held, held.number == requestNumber else { return }
+        self.held = nil
+        held.timeout.cancel()
+        respondBayeux(messages, jsonp: held.jsonp, keepAlive: held.keepAlive, origin: held.origin)
+    }
+
+    // MARK: Responses
+
+    private func respondBayeux(_ messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, origin: String?) {
+        guard let context else { return }
+        let allocator = context.channel.allocator
+        var headers = cors.headers(origin: origin)
+        headers.append(("Cache-Control", "no-cache, no-store"))
+        headers.append(("X-Content-Type-Options", "nosniff"))
+        if let jsonp {
+            var body = allocator.buffer(capacity: 64)
+            body.writeString("/**/\(jsonp)(")
+            var array = FrameBuilder.array(messages, allocator: allocator)
+            body.writeBuffer(&array)
+            body.writeString(");")
+            headers.append(("Content-Disposition", "attachment; filename=f.txt"))
+            respond(status: .ok, contentType: "text/javascript; charset=utf-8", body: body, keepAlive: keepAlive, extraHeaders: headers)
+        } else {
+            respond(status: .ok, contentType: "application/json; charset=utf-8", body: FrameBuilder.array(messages, allocator: allocator), keepAlive: keepAlive, extraHeaders: headers)
+        }
+    }
+
+    private func respondText(_ status: HTTPResponseStatus, _ text: String, head: HTTPRequestHead, close: Bool = false, extraHeaders: [(String, String)] = []) {
+        var headers = cors.headers(origin: head.headers.first(name: "origin"))
+        headers += extraHeaders
+        respond(status: status, contentType: "text/plain; charset=utf-8", body: ByteBuffer(string: text + "\n"), keepAlive: head.isKeepAlive && !close, extraHeaders: headers)
+    }
+
+    private func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, head: HTTPRequestHead, extraHeaders: [(String, String)]) {
+        respond(status: status, contentType: contentType, body: body, keepAlive: head.isKeepAlive, extraHeaders: extraHeaders)
+    }
+
+    private func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, keepAlive: Bool, extraHeaders: [(String, String)]) {
+        guard let context else { return }
+        var headers = HTTPHeaders(extraHeaders)
+        if let contentType { headers.add(name: "Content-Type", value: contentType) }
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            done.whenComplete { _ in bound.value.close(promise: nil) }
+        }
+    }
+
+    // MARK: Paths
+
+    private func splitURI(_ uri: String) -> (Substring, Substring) {
+        if let q = uri.firstIndex(of: "?") {
+            return (uri[..<q], uri[uri.index(after: q)...])
+        }
+        return (Substring(uri), "")
+    }
+
+    func isMounted(_ path: Substring) -> Bool {
+        Self.isMounted(path, mount: configuration.path)
+    }
+
+    /// The mount path itself or any path below it (Faye: `^/mount(/[^/]*)*(\.[^.]+)?$`).
+    static func isMounted(_ path: Substring, mount: String) -> Bool {
+        let mount = mount.hasSuffix("/") && mount.count > 1 ? String(mount.dropLast()) : mount
+        if path == mount || mount == "/" { return true }
+        return path.hasPrefix(mount + "/")
+    }
+}

@@ -1,0 +1,37 @@
+import HeraldCore
+import NIOCore
+
+/// The `BayeuxConnection` of one HTTP request: it receives the reply to the request's held
+/// `/meta/connect`, together with the events queued for the session.
+final class LongPollResponder: BayeuxConnection {
+    let eventLoop: any EventLoop
+    let handler: NIOLoopBound<HTTPHandler>
+    let broker: Broker
+    /// Which request of the connection this responder answers (keep-alive reuses handlers).
+    let requestNumber: Int
+
+    init(handler: HTTPHandler, eventLoop: any EventLoop, broker: Broker, requestNumber: Int) {
+        self.eventLoop = eventLoop
+        self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
+        self.broker = broker
+        self.requestNumber = requestNumber
+    }
+
+    /// Events arrived: end the hold. Hopping to the loop first lets a burst of publishes in
+    /// the same tick go out in one response.
+    func messagesAvailable(_ session: Session) {
+        let broker = self.broker
+        eventLoop.execute { broker.releaseHeldConnect(for: session) }
+    }
+
+    func sessionClosed(_ session: Session, reason: CloseReason) {}
+
+    func completeConnect(_ session: Session, reply: ByteBuffer, events: [ByteBuffer]) {
+        let number = requestNumber
+        if eventLoop.inEventLoop {
+            handler.value.finishHeld(requestNumber: number, messages: [reply] + events)
+        } else {
+            eventLoop.execute { self.handler.value.finishHeld(requestNumber: number, messages: [reply] + events) }
+        }
+    }
+}

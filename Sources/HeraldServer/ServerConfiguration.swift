@@ -1,0 +1,25 @@
+import NIOCore
+
+/// Data-plane listener settings.
+public struct ServerConfiguration: Sendable {
+    public var host: String = "0.0.0.0"
+    /// 0 picks a free port; `HeraldServer.localAddress` tells which.
+    public var port: Int = 8080
+    /// Mount path for WebSocket, long-polling and callback-polling. Sub-paths are served
+    /// too (`/bayeux/connect`, as CometD's browser client sends).
+    public var path: String = "/bayeux"
+    /// Origins allowed for CORS and for WebSocket upgrades from browsers. `["*"]` allows
+    /// every origin (Faye's behaviour); an empty list allows same-origin only (no `Origin`).
+    public var allowedOrigins: [String] = ["*"]
+    /// Idle WebSocket connections get a ping this often; one that stays silent for two
+    /// intervals is closed.
+    public var webSocketPingIntervalSeconds: Int = 30
+    /// A connection's socket buffer may hold this many bytes before Herald stops writing to
+    /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).
+    public var writeBufferHighWaterMarkBytes: Int = 256 * 1024
+    public var writeBufferLowWaterMarkBytes: Int = 64 * 1024
+    /// Event-loop threads; 0 means one per core.
+    public var eventLoopThreads: Int = 0
+
+    public init() {}
+}

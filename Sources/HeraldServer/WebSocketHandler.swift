@@ -1,0 +1,205 @@
+import HeraldCore
+import HeraldProtocol
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Bayeux over one WebSocket (bayeux-notes §3.4).
+///
+/// ```
+///  socket → frame decoder → frame aggregator → WebSocketHandler ─→ Broker.process
+///                                                   │  ↑ replies, one frame per incoming frame
+///  socket ← frame encoder ←─────────────────────────┘  └ pushed events, one frame per flush
+/// ```
+///
+/// Replies to the messages of one incoming frame go out together as one array frame; a held
+/// `/meta/connect` is answered in a frame of its own when it ends. Events are pushed as soon
+/// as they are queued, batched per event-loop tick. When the socket is not writable, events
+/// wait in the session's bounded queue.
+final class WebSocketHandler: ChannelInboundHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let broker: Broker
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let scheduler: FlushScheduler
+    private var context: ChannelHandlerContext?
+    private(set) var connection: WebSocketConnection!
+    private var session: Session?
+    private var heldTimeout: Scheduled<Void>?
+    private var pingTask: RepeatedTask?
+    private var silentPingIntervals = 0
+    private var closing = false
+
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, logger: Logger) {
+        self.broker = broker
+        self.configuration = configuration
+        self.scheduler = scheduler
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler)
+        let interval = TimeAmount.seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            loopBound.value.keepalive()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cleanUp()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cleanUp()
+        context.fireChannelInactive()
+    }
+
+    private func cleanUp() {
+        pingTask?.cancel()
+        pingTask = nil
+        heldTimeout?.cancel()
+        heldTimeout = nil
+        if let session, let connection {
+            broker.detach(connection, from: session)
+        }
+        session = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        silentPingIntervals = 0
+        switch frame.opcode {
+        case .text:
+            handleText(frame.unmaskedData)
+        case .binary:
+            close(code: .unacceptableData, reason: "binary frames are not Bayeux")
+        case .ping:
+            var payload = frame.unmaskedData
+            if payload.readableBytes > 125 { payload = payload.getSlice(at: payload.readerIndex, length: 125)! }
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+        case .pong:
+            break
+        case .connectionClose:
+            var data = frame.unmaskedData
+            let code = data.readWebSocketErrorCode() ?? .normalClosure
+            close(code: code == .normalClosure ? .normalClosure : .goingAway, reason: "")
+        default:
+            close(code: .protocolError, reason: "unexpected frame")
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { flush() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let aggregation = error as? NIOWebSocketFrameAggregator.Error {
+            switch aggregation {
+            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
+                close(code: .messageTooLarge, reason: "batch larger than \(broker.configuration.maxBatchBytes) bytes")
+            default:
+                close(code: .protocolError, reason: "invalid fragmentation")
+            }
+            return
+        }
+        logger.debug("websocket error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    // MARK: Bayeux
+
+    private func handleText(_ payload: ByteBuffer) {
+        guard !closing else { return }
+        let messages: [BayeuxMessage]
+        do {
+            messages = try MessageCodec.decodeBatch(payload, maxMessages: broker.configuration.maxMessagesPerBatch)
+        } catch {
+            switch error {
+            case .invalidJSON(let detail):
+                close(code: .dataInconsistentWithMessage, reason: String(detail.description.prefix(100)))
+            case .tooManyMessages:
+                close(code: .messageTooLarge, reason: error.description)
+            case .wrongShape(let detail):
+                var reply = JSONObject()
+                reply["successful"] = .bool(false)
+                reply["error"] = .string(BayeuxError.badRequest(detail).description)
+                var buffer = ByteBuffer()
+                buffer.writeJSON(reply)
+                writeMessages([buffer])
+            }
+            return
+        }
+        if messages.isEmpty { return }
+        let result = broker.process(messages, type: .websocket, connection: connection)
+        if let connected = result.connectedSession, connected !== session {
+            if let session { broker.detach(connection, from: session) }
+            session = connected
+        }
+        if !result.isEmpty {
+            writeMessages(result.replies + result.events)
+        }
+        if let held = result.held, let context {
+            heldTimeout?.cancel()
+            let broker = self.broker
+            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
+                broker.timeoutHeldConnect(held)
+            }
+        }
+    }
+
+    /// Writes encoded messages as one array frame.
+    func writeMessages(_ messages: [ByteBuffer]) {
+        guard let context, !closing, !messages.isEmpty else { return }
+        let payload = FrameBuilder.array(messages, allocator: context.channel.allocator, headroom: FrameBuilder.headroom)
+        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+    }
+
+    /// Drains the bound session's queue into one frame, if the socket can take it.
+    func flush() {
+        guard let context, let session, !closing, context.channel.isWritable else { return }
+        var payload: ByteBuffer?
+        let allocator = context.channel.allocator
+        session.drain(for: connection) { queue, bytes in
+            payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
+        }
+        if let payload {
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        }
+    }
+
+    func sessionClosed(_ closed: Session, reason: CloseReason) {
+        guard closed === session else { return }
+        session = nil
+        close(code: .init(codeNumber: Int(reason.code)), reason: reason.name)
+    }
+
+    private func keepalive() {
+        guard let context, !closing else { return }
+        silentPingIntervals += 1
+        if silentPingIntervals > 2 {
+            close(code: .goingAway, reason: "ping timeout")
+        } else if silentPingIntervals > 1 {
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+        }
+    }
+
+    /// Sends a close frame (RFC 6455 §5.5.1) and closes the connection once it is written.
+    func close(code: WebSocketErrorCode, reason: String) {
+        guard let context, !closing else { return }
+        closing = true
+        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(String(reason.utf8.prefix(120)) ?? "")
+        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
+        let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+            bound.value.close(promise: nil)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldServer
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// `herald serve`: runs the broker. Every flag has an environment twin `HERALD_<NAME>`; a flag
+/// given on the command line wins over the environment.
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the broker.")
+
+    @Option(help: "Data-plane bind address (env HERALD_HOST).")
+    var host: String?
+    @Option(help: "Data-plane port; 0 picks a free one (env HERALD_PORT).")
+    var port: Int?
+    @Option(help: "Mount path for WebSocket and long-polling (env HERALD_PATH).")
+    var path: String?
+    @Option(name: .customLong("admin-host"), help: "Admin API bind address (env HERALD_ADMIN_HOST). The admin API is not built yet.")
+    var adminHost: String?
+    @Option(name: .customLong("admin-port"), help: "Admin API port (env HERALD_ADMIN_PORT). The admin API is not built yet.")
+    var adminPort: Int?
+    @Option(name: .customLong("data-dir"), help: "Directory for persistent state (env HERALD_DATA_DIR).")
+    var dataDir: String?
+    @Option(help: "Configuration file, JSON (env HERALD_CONFIG). Not read yet.")
+    var config: String?
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env HERALD_LOG_LEVEL).")
+    var logLevel: String?
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated origins allowed for CORS and WebSocket, or * (env HERALD_ALLOWED_ORIGINS).")
+    var allowedOrigins: String?
+    @Option(name: .customLong("connect-timeout-ms"), help: "How long a /meta/connect is held, ms (env HERALD_CONNECT_TIMEOUT_MS).")
+    var connectTimeoutMilliseconds: Int?
+    @Option(name: .customLong("max-interval-ms"), help: "Session expiry after the last connect, ms (env HERALD_MAX_INTERVAL_MS).")
+    var maxIntervalMilliseconds: Int?
+    @Option(name: .customLong("max-message-bytes"), help: "Largest message, bytes (env HERALD_MAX_MESSAGE_BYTES).")
+    var maxMessageBytes: Int?
+    @Option(name: .customLong("max-batch-bytes"), help: "Largest WebSocket message or HTTP body, bytes (env HERALD_MAX_BATCH_BYTES).")
+    var maxBatchBytes: Int?
+    @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (env HERALD_MAX_PENDING_BYTES).")
+    var maxPendingBytes: Int?
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        func setting(_ flag: String?, _ name: String, _ fallback: String) -> String {
+            flag ?? env["HERALD_\(name)"] ?? fallback
+        }
+        func number(_ flag: Int?, _ name: String, _ fallback: Int) throws -> Int {
+            if let flag { return flag }
+            guard let text = env["HERALD_\(name)"] else { return fallback }
+            guard let value = Int(text) else { throw ValidationError("HERALD_\(name) must be an integer, got '\(text)'") }
+            return value
+        }
+
+        let levelText = setting(logLevel, "LOG_LEVEL", "info")
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw ValidationError("unknown log level '\(levelText)'")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "herald")
+
+        var brokerConfiguration = BrokerConfiguration()
+        brokerConfiguration.connectTimeoutMilliseconds = try number(connectTimeoutMilliseconds, "CONNECT_TIMEOUT_MS", brokerConfiguration.connectTimeoutMilliseconds)
+        brokerConfiguration.maxIntervalMilliseconds = try number(maxIntervalMilliseconds, "MAX_INTERVAL_MS", brokerConfiguration.maxIntervalMilliseconds)
+        brokerConfiguration.maxMessageBytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES", brokerConfiguration.maxMessageBytes)
+        brokerConfiguration.maxBatchBytes = try number(maxBatchBytes, "MAX_BATCH_BYTES", brokerConfiguration.maxBatchBytes)
+        brokerConfiguration.maxPendingBytesPerSession = try number(maxPendingBytes, "MAX_PENDING_BYTES", brokerConfiguration.maxPendingBytesPerSession)
+        guard brokerConfiguration.maxMessageBytes > 0, brokerConfiguration.maxBatchBytes >= brokerConfiguration.maxMessageBytes else {
+            throw ValidationError("max-batch-bytes must be at least max-message-bytes, and both positive")
+        }
+
+        var serverConfiguration = ServerConfiguration()
+        serverConfiguration.host = setting(host, "HOST", "0.0.0.0")
+        serverConfiguration.port = try number(port, "PORT", 8080)
+        serverConfiguration.path = setting(path, "PATH", "/bayeux")
+        guard serverConfiguration.path.hasPrefix("/") else { throw ValidationError("path must start with /") }
+        serverConfiguration.allowedOrigins = setting(allowedOrigins, "ALLOWED_ORIGINS", "*")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+
+        let dataDirectory = setting(dataDir, "DATA_DIR", "./herald-data")
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+
+        let broker = Broker(configuration: brokerConfiguration, logger: logger)
+        let displayHost = serverConfiguration.host
+        let path = serverConfiguration.path
+        let server = HeraldServer(broker: broker, configuration: serverConfiguration, logger: logger) { address in
+            // Scripts and tests read this line; keep its shape.
+            let line = "herald listening data=http://\(displayHost):\(address.port ?? 0)\(path) admin=-\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: server),
+                    .init(service: BrokerService(broker: broker)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+    }
+}
