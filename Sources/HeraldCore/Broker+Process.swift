@@ -149,7 +149,8 @@ extension Broker {
         }
         result.connectedSession = session
         switch decision {
-        case .held(let token):
+        case .held(let token, let notify):
+            notify?.messagesAvailable(session)
             result.held = HeldConnect(session: session, token: token, timeout: .milliseconds(Int64(timeoutMilliseconds)))
             return nil
         case .immediate(let events, let notify):

@@ -118,7 +118,7 @@ public final class Session: Sendable {
     enum ConnectDecision {
         /// Reply now; `events` go into the same HTTP response; `notify` must be told.
         case immediate(events: [ByteBuffer], notify: (any SessionSink)?)
-        case held(token: UInt64)
+        case held(token: UInt64, notify: (any SessionSink)?)
     }
 
     /// Starts a `/meta/connect`. `superseded` receives an older held connect, which the
@@ -144,6 +144,12 @@ public final class Session: Sendable {
             } else if !pushes, s.sink != nil, superseded?.carriesEvents == true {
                 s.sink = nil
             }
+            // A connection that pushes (WebSocket) gets what was queued while none was attached.
+            var notify: (any SessionSink)?
+            if pushes, !s.queue.isEmpty, !s.notified, let sink = s.sink {
+                s.notified = true
+                notify = sink
+            }
             let hold = mayHold && !first && connection != nil && (pushes || s.queue.isEmpty)
             if hold, let connection {
                 s.holdCounter += 1
@@ -153,15 +159,11 @@ public final class Session: Sendable {
                     s.sink = connection
                     s.notified = false
                 }
-                return .held(token: s.holdCounter)
+                return .held(token: s.holdCounter, notify: notify)
             }
             s.expiresAtNanoseconds = expiresAt
             if pushes {
-                if !s.queue.isEmpty, !s.notified, let sink = s.sink {
-                    s.notified = true
-                    return .immediate(events: [], notify: sink)
-                }
-                return .immediate(events: [], notify: nil)
+                return .immediate(events: [], notify: notify)
             }
             let events = Array(s.queue)
             s.queue.removeAll()

@@ -33,6 +33,7 @@ public enum MessageCodec {
                     if !parser.consume(UInt8(ascii: "]")) {
                         repeat {
                             parser.skipWhitespace()
+                            guard parser.peek() != nil else { throw parser.fail("unexpected end of input") }
                             guard parser.peek() == UInt8(ascii: "{") else {
                                 return .failure(.wrongShape("expected a JSON array of message objects"))
                             }
