@@ -110,6 +110,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                     bayeux(decode: [body], head: head, jsonp: nil, origin: origin)
                 }
             }
+        case .GET where head.headers.first(name: "upgrade")?.lowercased() == "websocket":
+            // The upgrader declined: the Origin is not allowed.
+            respondText(.forbidden, "Forbidden: WebSocket upgrade refused for this Origin", head: head, close: true)
         case .GET:
             guard let params = FormDecoding.parameters(query), let message = params.first(where: { $0.0 == "message" })?.1 else {
                 respondText(.badRequest, "Bad request: GET needs a message= parameter (callback-polling)", head: head)

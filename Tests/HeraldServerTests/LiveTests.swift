@@ -1,0 +1,272 @@
+import HeraldCore
+import HeraldProtocol
+import NIOCore
+import NIOWebSocket
+import Testing
+
+/// End-to-end tests against a real server on a loopback port, over WebSocket and
+/// long-polling.
+@Suite struct LiveTests {
+    typealias Transport = BayeuxTestClient.Transport
+
+    static let transportPairs: [(Transport, Transport)] = [
+        (.websocket, .websocket), (.websocket, .longPolling), (.longPolling, .websocket), (.longPolling, .longPolling),
+    ]
+
+    @Test(arguments: transportPairs)
+    func publishSubscribeAcrossTransports(subscriberTransport: Transport, publisherTransport: Transport) async throws {
+        try await withLiveServer { live in
+            let subscriber = BayeuxTestClient(port: live.port, transport: subscriberTransport)
+            let publisher = BayeuxTestClient(port: live.port, transport: publisherTransport)
+            try await subscriber.start()
+            try await publisher.start()
+            let sub = try await subscriber.subscribe("/chat/*")
+            #expect(sub["successful"] == .bool(true))
+            #expect(sub["subscription"] == .string("/chat/*"))
+            for n in 0..<3 {
+                let ack = try await publisher.publish("/chat/room", #"{"n":\#(n),"text":"h\u00e9 ☃","big":12345678901234567}"#)
+                #expect(ack["successful"] == .bool(true))
+            }
+            let events = try await subscriber.waitForEvents(3)
+            #expect(events.map { $0["data"]?["n"] } == [.number("0"), .number("1"), .number("2")])
+            #expect(events[0]["data"]?["text"] == .string("hé ☃"))
+            #expect(events[0]["data"]?["big"] == .number("12345678901234567"))
+            #expect(events.allSatisfy { $0["id"] == nil && $0["clientId"] == nil && $0["channel"] == .string("/chat/room") })
+            #expect(await publisher.events.isEmpty)
+            await subscriber.stop()
+            await publisher.stop()
+        }
+    }
+
+    @Test(arguments: Transport.allCases)
+    func wildcardsUnsubscribeAndDisconnect(transport: Transport) async throws {
+        try await withLiveServer { live in
+            let client = BayeuxTestClient(port: live.port, transport: transport)
+            try await client.start()
+            #expect(try await client.subscribe("/w/*")["successful"] == .bool(true))
+            #expect(try await client.subscribe("/w/**")["successful"] == .bool(true))
+            _ = try await client.publish("/w/a", "1")
+            _ = try await client.publish("/w/a/b", "2")
+            _ = try await client.publish("/wx", "3")
+            let events = try await client.waitForEvents(2)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(await client.events.map { $0["data"] } == [.number("1"), .number("2")])
+            #expect(events.count == 2)
+
+            #expect(try await client.unsubscribe("/w/**")["successful"] == .bool(true))
+            _ = try await client.publish("/w/a/b", "4")
+            _ = try await client.publish("/w/c", "5")
+            _ = try await client.waitForEvents(3)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(await client.events.map { $0["data"] } == [.number("1"), .number("2"), .number("5")])
+
+            #expect(try await client.disconnect()["successful"] == .bool(true))
+            #expect(live.broker.sessionCount == 0)
+            let afterwards = try await client.publish("/w/c", "6")
+            #expect(afterwards["error"] == .string("402::Unknown client"))
+            await client.stop()
+        }
+    }
+
+    @Test func sessionExpiresWhenTheClientStopsConnecting() async throws {
+        try await withLiveServer(broker: { $0.maxIntervalMilliseconds = 300 }) { live in
+            let client = BayeuxTestClient(port: live.port, transport: .longPolling)
+            let handshake = try await client.post([#"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}"#])
+            let clientId = handshake[0]["clientId"]!.stringValue!
+            let connect = #"{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2"}"#
+            #expect(try await client.post([connect])[0]["successful"] == .bool(true))
+            #expect(live.broker.sessionCount == 1)
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(live.broker.sessionCount == 0)
+            let late = try await client.post([connect])[0]
+            #expect(late["successful"] == .bool(false))
+            #expect(late["error"] == .string("402::Unknown client"))
+            #expect(late["advice"]?["reconnect"] == .string("handshake"))
+        }
+    }
+
+    @Test func heldConnectIsAnsweredWhenItsTimeoutPasses() async throws {
+        try await withLiveServer(broker: { $0.connectTimeoutMilliseconds = 300 }) { live in
+            let client = BayeuxTestClient(port: live.port, transport: .websocket)
+            try await client.start()
+            try await Task.sleep(for: .milliseconds(1000))
+            let replies = await client.connectReplies
+            // The loop's connects were each held ~300 ms and answered successfully.
+            #expect(replies.count >= 2)
+            #expect(replies.allSatisfy { $0["successful"] == .bool(true) && $0["advice"]?["timeout"] == .number("300") })
+            await client.stop()
+        }
+    }
+
+    @Test func aThousandOrderedMessagesReachThreeSubscribers() async throws {
+        try await withLiveServer { live in
+            let subscribers = [
+                BayeuxTestClient(port: live.port, transport: .websocket),
+                BayeuxTestClient(port: live.port, transport: .longPolling),
+                BayeuxTestClient(port: live.port, transport: .websocket),
+            ]
+            for subscriber in subscribers {
+                try await subscriber.start()
+                #expect(try await subscriber.subscribe("/ordered")["successful"] == .bool(true))
+            }
+            // The publisher batches 50 messages per frame, as CometD's client does.
+            let publisher = try await RawBayeuxSocket.connect(port: live.port)
+            for batch in 0..<20 {
+                let messages = (0..<50).map { i in
+                    #"{"channel":"/ordered","clientId":"\#(publisher.clientId)","data":{"seq":\#(batch * 50 + i)},"id":"p\#(batch * 50 + i)"}"#
+                }
+                let replies = try await publisher.exchange(messages, expectReplies: 50)
+                #expect(replies.allSatisfy { $0["successful"] == .bool(true) })
+            }
+            for subscriber in subscribers {
+                let events = try await subscriber.waitForEvents(1000, timeout: .seconds(20))
+                #expect(events.count == 1000)
+                #expect(events.map { $0["data"]?["seq"]?.intValue } == (0..<1000).map { $0 })
+                await subscriber.stop()
+            }
+            await publisher.close()
+        }
+    }
+
+    @Test func fiveHundredConcurrentSubscribers() async throws {
+        try await withLiveServer { live in
+            let count = 500
+            let sockets = try await withThrowingTaskGroup(of: RawBayeuxSocket.self) { group in
+                for _ in 0..<count {
+                    group.addTask {
+                        let socket = try await RawBayeuxSocket.connect(port: live.port)
+                        let reply = try await socket.exchange([#"{"channel":"/meta/subscribe","clientId":"\#(socket.clientId)","subscription":"/crowd","id":"s"}"#], expectReplies: 1)
+                        guard reply.first?["successful"] == .bool(true) else { throw BayeuxTestClient.Failure(description: "subscribe failed") }
+                        return socket
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(sockets.count == count)
+            #expect(live.broker.sessionCount == count)
+            let publisher = try await RawBayeuxSocket.connect(port: live.port)
+            let messages = (0..<10).map { #"{"channel":"/crowd","clientId":"\#(publisher.clientId)","data":\#($0),"id":"m\#($0)"}"# }
+            _ = try await publisher.exchange(messages, expectReplies: 10)
+            try await withThrowingTaskGroup(of: [JSONValue].self) { group in
+                for socket in sockets {
+                    group.addTask { try await socket.events(10) }
+                }
+                for try await events in group {
+                    #expect(events.map { $0["data"] } == (0..<10).map { .number(String($0)) })
+                }
+            }
+            for socket in sockets { await socket.close() }
+            await publisher.close()
+        }
+    }
+
+    /// Faye's and aiocometd's clients handshake over HTTP and then connect over WebSocket with
+    /// the same clientId; a client may also move back to long-polling and find what was
+    /// queued meanwhile.
+    @Test func switchingTransportsWithinOneSession() async throws {
+        try await withLiveServer { live in
+            let ws = BayeuxTestClient(port: live.port, transport: .websocket)
+            try await ws.start()
+            let clientId = await ws.clientId
+            #expect(try await ws.subscribe("/switch")["successful"] == .bool(true))
+            await ws.stop()
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(live.broker.session(id: clientId) != nil)
+
+            let publisher = try await RawBayeuxSocket.connect(port: live.port)
+            _ = try await publisher.exchange([#"{"channel":"/switch","clientId":"\#(publisher.clientId)","data":"while away","id":"1"}"#], expectReplies: 1)
+
+            let http = BayeuxTestClient(port: live.port, transport: .longPolling)
+            let reply = try await http.post([#"{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"9"}"#])
+            #expect(reply.first?["successful"] == .bool(true))
+            #expect(reply.dropFirst().map { $0["data"] } == [.string("while away")])
+            await publisher.close()
+        }
+    }
+
+    @Test func corsAndPreflight() async throws {
+        try await withLiveServer(server: { $0.allowedOrigins = ["https://app.example"] }) { live in
+            let preflight = try await TestHTTP.request(
+                "OPTIONS", port: live.port, path: "/bayeux/handshake",
+                headers: [("Origin", "https://app.example"), ("Access-Control-Request-Method", "POST"), ("Access-Control-Request-Headers", "content-type")],
+                on: LiveServer.group)
+            #expect(preflight.status == 204)
+            #expect(preflight.header("access-control-allow-origin") == "https://app.example")
+            #expect(preflight.header("access-control-allow-credentials") == "true")
+            #expect(preflight.header("access-control-allow-methods")?.contains("POST") == true)
+            #expect(preflight.header("access-control-allow-headers") == "content-type")
+
+            let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}]"#
+            let allowed = try await TestHTTP.postJSON(handshake, port: live.port, headers: [("Origin", "https://app.example")], on: LiveServer.group)
+            #expect(allowed.header("access-control-allow-origin") == "https://app.example")
+            #expect(allowed.header("content-type") == "application/json; charset=utf-8")
+
+            let other = try await TestHTTP.postJSON(handshake, port: live.port, headers: [("Origin", "https://evil.example")], on: LiveServer.group)
+            #expect(other.header("access-control-allow-origin") == nil)
+            let otherPreflight = try await TestHTTP.request("OPTIONS", port: live.port, path: "/bayeux", headers: [("Origin", "https://evil.example")], on: LiveServer.group)
+            #expect(otherPreflight.status == 403)
+
+            await #expect(throws: TestWebSocketError.self) {
+                _ = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "https://evil.example")], on: LiveServer.group)
+            }
+            let fine = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "https://app.example")], on: LiveServer.group)
+            await fine.close()
+        }
+    }
+
+    @Test func callbackPollingAndFormBodies() async throws {
+        try await withLiveServer { live in
+            let message = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["callback-polling"],"id":"1"}]"#
+            let encoded = message.addingPercentEncodingForQuery()
+            let jsonp = try await TestHTTP.request("GET", port: live.port, path: "/bayeux?message=\(encoded)&jsonp=__jsonp1__", on: LiveServer.group)
+            #expect(jsonp.status == 200)
+            #expect(jsonp.header("content-type") == "text/javascript; charset=utf-8")
+            #expect(jsonp.text.hasPrefix("/**/__jsonp1__([{"))
+            #expect(jsonp.text.hasSuffix("]);"))
+            #expect(jsonp.text.contains(#""successful":true"#))
+
+            let bad = try await TestHTTP.request("GET", port: live.port, path: "/bayeux?message=\(encoded)&jsonp=alert(1)", on: LiveServer.group)
+            #expect(bad.status == 400)
+
+            let form = try await TestHTTP.request(
+                "POST", port: live.port, path: "/bayeux",
+                headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: Array("message=\(encoded)".utf8), on: LiveServer.group)
+            #expect(form.status == 200)
+            #expect(try form.json().first?["successful"] as? Bool == true)
+
+            let notMounted = try await TestHTTP.postJSON(message, port: live.port, path: "/other", on: LiveServer.group)
+            #expect(notMounted.status == 404)
+        }
+    }
+
+    @Test func gracefulShutdownTellsClients() async throws {
+        let live = try await LiveServer.start()
+        let socket = try await RawBayeuxSocket.connect(port: live.port)
+        let held = BayeuxTestClient(port: live.port, transport: .longPolling)
+        try await held.start()
+        try await Task.sleep(for: .milliseconds(100))
+        await live.stop()
+        #expect(try await socket.ws.waitForClose() == .goingAway)
+        try await Task.sleep(for: .milliseconds(100))
+        let replies = await held.connectReplies
+        #expect(replies.last?["advice"]?["reconnect"] == .string("retry"))
+        await held.stop()
+    }
+}
+
+extension String {
+    func addingPercentEncodingForQuery() -> String {
+        var out = ""
+        for byte in utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
+                out.append(Character(Unicode.Scalar(byte)))
+            default:
+                out += String(format: "%%%02X", byte)
+            }
+        }
+        return out
+    }
+}

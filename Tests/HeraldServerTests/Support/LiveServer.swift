@@ -1,0 +1,58 @@
+import HeraldCore
+import HeraldServer
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A Herald server on 127.0.0.1 and a port the OS chose, for one test.
+struct LiveServer {
+    let broker: Broker
+    let server: HeraldServer
+    let port: Int
+    /// Runs `BrokerService`, as `herald serve` does.
+    let housekeeping: Task<Void, any Error>
+
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    static func start(
+        broker configure: (inout BrokerConfiguration) -> Void = { _ in },
+        server configureServer: (inout ServerConfiguration) -> Void = { _ in }
+    ) async throws -> LiveServer {
+        var brokerConfiguration = BrokerConfiguration()
+        brokerConfiguration.sweepIntervalMilliseconds = 100
+        configure(&brokerConfiguration)
+        var serverConfiguration = ServerConfiguration()
+        serverConfiguration.host = "127.0.0.1"
+        serverConfiguration.port = 0
+        configureServer(&serverConfiguration)
+        var logger = Logger(label: "herald.test")
+        logger.logLevel = .critical
+        let broker = Broker(configuration: brokerConfiguration, logger: logger)
+        let server = HeraldServer(broker: broker, configuration: serverConfiguration, eventLoopGroup: group, logger: logger)
+        let address = try await server.start()
+        let housekeeping = Task { try await BrokerService(broker: broker).run() }
+        return LiveServer(broker: broker, server: server, port: address.port!, housekeeping: housekeeping)
+    }
+
+    func stop() async {
+        housekeeping.cancel()
+        await server.shutdown()
+    }
+}
+
+/// Runs `body` against a fresh server and always stops it.
+func withLiveServer<T>(
+    broker configure: (inout BrokerConfiguration) -> Void = { _ in },
+    server configureServer: (inout ServerConfiguration) -> Void = { _ in },
+    _ body: (LiveServer) async throws -> T
+) async throws -> T {
+    let live = try await LiveServer.start(broker: configure, server: configureServer)
+    do {
+        let result = try await body(live)
+        await live.stop()
+        return result
+    } catch {
+        await live.stop()
+        throw error
+    }
+}
