@@ -20,6 +20,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let logger: Logger
 
     private var context: ChannelHandlerContext?
+    /// Makes the upgrade handler put back in front of this one after each plain request, so
+    /// that any request of a keep-alive connection may upgrade to WebSocket.
+    var makeUpgradeHandler: (() -> HTTPServerUpgradeHandler)?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var discarding = false
@@ -214,6 +217,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        }
+        if keepAlive, let makeUpgradeHandler {
+            // Before `.end`: writing it may release the next pipelined request.
+            try? context.pipeline.syncOperations.addHandler(makeUpgradeHandler(), position: .before(self))
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {

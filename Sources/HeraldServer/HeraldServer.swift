@@ -136,16 +136,39 @@ public final class HeraldServer: Service, Sendable {
                 }
             }
         )
+        // The pipeline is configureHTTPServerPipeline's, built by hand so that a fresh
+        // upgrade handler can be put back after every plain request: NIO's upgrade handler only
+        // looks at the first request of a connection, and aiohttp (aiocometd) sends its
+        // WebSocket upgrade on the keep-alive connection it used for the handshake POST.
+        let responseEncoder = HTTPResponseEncoder()
+        let extraHandlers: [any RemovableChannelHandler] = [
+            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
+            HTTPServerPipelineHandler(),
+            NIOHTTPResponseHeadersValidator(),
+            HTTPServerProtocolErrorHandler(),
+        ]
         let httpHandler = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
         let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
-        return channel.eventLoop.makeCompletedFuture {
-            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
-                withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
+        let makeUpgradeHandler = {
+            HTTPServerUpgradeHandler(
+                upgraders: [upgrader],
+                httpEncoder: responseEncoder,
+                extraHTTPHandlers: extraHandlers,
+                upgradeCompletionHandler: { context in
                     context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
-                }),
-                withErrorHandling: true
+                }
             )
-            try channel.pipeline.syncOperations.addHandler(boundHandler.value)
+        }
+        httpHandler.makeUpgradeHandler = makeUpgradeHandler
+        let boundExtras = NIOLoopBound(extraHandlers, eventLoop: channel.eventLoop)
+        let boundMake = NIOLoopBound(makeUpgradeHandler, eventLoop: channel.eventLoop)
+        let boundEncoder = NIOLoopBound(responseEncoder, eventLoop: channel.eventLoop)
+        return channel.eventLoop.makeCompletedFuture {
+            let sync = channel.pipeline.syncOperations
+            try sync.addHandler(boundEncoder.value)
+            for handler in boundExtras.value { try sync.addHandler(handler) }
+            try sync.addHandler(boundMake.value())
+            try sync.addHandler(boundHandler.value)
         }
     }
 }

@@ -69,14 +69,27 @@ import Testing
     }
 
     @Test func sessionExpiresWhenTheClientStopsConnecting() async throws {
-        try await withLiveServer(broker: { $0.maxIntervalMilliseconds = 300 }) { live in
+        let clock = SteppedClock()
+        try await withLiveServer(clock: clock, broker: { $0.maxIntervalMilliseconds = 2_000 }) { live in
             let client = BayeuxTestClient(port: live.port, transport: .longPolling)
             let handshake = try await client.post([#"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}"#])
             let clientId = handshake[0]["clientId"]!.stringValue!
-            let connect = #"{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2"}"#
-            #expect(try await client.post([connect])[0]["successful"] == .bool(true))
+            let connect = #"{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2","advice":{"timeout":0}}"#
+            let first = try await client.post([connect])[0]
+            #expect(first["successful"] == .bool(true), "\(first.jsonText)")
+            clock.advance(milliseconds: 1_999)
+            try await Task.sleep(for: .milliseconds(300))
             #expect(live.broker.sessionCount == 1)
-            try await Task.sleep(for: .milliseconds(800))
+            // A connect renews the session.
+            #expect(try await client.post([connect])[0]["successful"] == .bool(true))
+            clock.advance(milliseconds: 1_999)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(live.broker.sessionCount == 1)
+            clock.advance(milliseconds: 2)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while live.broker.sessionCount > 0 && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
             #expect(live.broker.sessionCount == 0)
             let late = try await client.post([connect])[0]
             #expect(late["successful"] == .bool(false))
@@ -181,6 +194,27 @@ import Testing
             #expect(reply.first?["successful"] == .bool(true))
             #expect(reply.dropFirst().map { $0["data"] } == [.string("while away")])
             await publisher.close()
+        }
+    }
+
+    /// aiohttp (aiocometd) sends its WebSocket upgrade on the keep-alive connection of its
+    /// handshake POST; NIO's upgrade handler alone only upgrades a connection's first request.
+    @Test func upgradeOnAKeepAliveConnectionAfterAPost() async throws {
+        try await withLiveServer { live in
+            let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            let body = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#
+            try await tcp.write("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+            var response = ""
+            while !response.contains(#""successful":true"#) {
+                guard let chunk = try await tcp.read() else { break }
+                response += String(decoding: chunk, as: UTF8.self)
+            }
+            #expect(response.hasPrefix("HTTP/1.1 200 OK"))
+            try await tcp.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            let upgrade = String(decoding: try await tcp.read() ?? [], as: UTF8.self)
+            #expect(upgrade.hasPrefix("HTTP/1.1 101"))
+            #expect(upgrade.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+            await tcp.close()
         }
     }
 

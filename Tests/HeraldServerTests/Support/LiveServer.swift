@@ -3,6 +3,7 @@ import HeraldServer
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// A Herald server on 127.0.0.1 and a port the OS chose, for one test.
 struct LiveServer {
@@ -15,6 +16,7 @@ struct LiveServer {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
     static func start(
+        clock: any BrokerClock = SystemBrokerClock(),
         broker configure: (inout BrokerConfiguration) -> Void = { _ in },
         server configureServer: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> LiveServer {
@@ -27,7 +29,7 @@ struct LiveServer {
         configureServer(&serverConfiguration)
         var logger = Logger(label: "herald.test")
         logger.logLevel = .critical
-        let broker = Broker(configuration: brokerConfiguration, logger: logger)
+        let broker = Broker(configuration: brokerConfiguration, clock: clock, logger: logger)
         let server = HeraldServer(broker: broker, configuration: serverConfiguration, eventLoopGroup: group, logger: logger)
         let address = try await server.start()
         let housekeeping = Task { try await BrokerService(broker: broker).run() }
@@ -42,11 +44,12 @@ struct LiveServer {
 
 /// Runs `body` against a fresh server and always stops it.
 func withLiveServer<T>(
+    clock: any BrokerClock = SystemBrokerClock(),
     broker configure: (inout BrokerConfiguration) -> Void = { _ in },
     server configureServer: (inout ServerConfiguration) -> Void = { _ in },
     _ body: (LiveServer) async throws -> T
 ) async throws -> T {
-    let live = try await LiveServer.start(broker: configure, server: configureServer)
+    let live = try await LiveServer.start(clock: clock, broker: configure, server: configureServer)
     do {
         let result = try await body(live)
         await live.stop()
@@ -55,4 +58,11 @@ func withLiveServer<T>(
         await live.stop()
         throw error
     }
+}
+
+/// A clock the test moves by hand, so that expiry is tested without depending on load.
+final class SteppedClock: BrokerClock {
+    let now = Atomic<UInt64>(1_000_000_000)
+    func nowNanoseconds() -> UInt64 { now.load(ordering: .relaxed) }
+    func advance(milliseconds: Int) { now.add(UInt64(milliseconds) * 1_000_000, ordering: .relaxed) }
 }

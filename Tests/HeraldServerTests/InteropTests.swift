@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+
+/// Interop with real third-party clients: Faye's Ruby client (Debian `ruby-faye`) and
+/// aiocometd-ng (PyPI), both in the same run so each receives the other's messages.
+///
+/// `Fixtures/interop/run_pair.sh` coordinates the two client processes (line protocol in its
+/// README) and checks: handshake, subscribe (exact, `*` and `**`), publish and receive with
+/// data intact and in order, unsubscribe (nothing arrives afterwards) and disconnect.
+/// Runs when `HERALD_INTEROP=1`; `.ci/run` installs the clients and sets it.
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["HERALD_INTEROP"] == "1", "needs ruby-faye and aiocometd-ng; .ci/run sets HERALD_INTEROP=1"))
+struct InteropTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/interop")
+
+    @Test(arguments: [
+        ("faye:websocket", "aiocometd:websocket"),
+        ("faye:long-polling", "aiocometd:long-polling"),
+        ("faye:websocket", "aiocometd:long-polling"),
+        ("faye:long-polling", "aiocometd:websocket"),
+    ])
+    func fayeAndAiocometdTogether(faye: String, aiocometd: String) async throws {
+        try await withLiveServer { live in
+            let (status, output) = try await Self.runPair(port: live.port, faye, aiocometd)
+            #expect(status == 0, "run_pair failed:\n\(output)")
+            #expect(output.hasSuffix("PASS\n"), "run_pair did not pass:\n\(output)")
+            // Both clients ended their sessions with /meta/disconnect.
+            #expect(live.broker.sessionCount == 0)
+        }
+    }
+
+    static func runPair(port: Int, _ a: String, _ b: String) async throws -> (Int32, String) {
+        let process = Process()
+        process.executableURL = fixtures.appendingPathComponent("run_pair.sh")
+        process.arguments = ["http://127.0.0.1:\(port)/bayeux", a, b, "20"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+    }
+}
