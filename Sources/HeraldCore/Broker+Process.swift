@@ -33,6 +33,9 @@ extension Broker {
         for var message in messages {
             let session = message.clientId.flatMap { id in sessions.withLock { $0[id] } }
             var rejected: BayeuxError?
+            if message.byteCount > configuration.maxMessageBytes {
+                rejected = .messageTooLarge(limit: configuration.maxMessageBytes)
+            }
             var dropped = false
             for ext in exts where rejected == nil && !dropped {
                 switch ext.incoming(&message, session: session) {
@@ -45,8 +48,6 @@ extension Broker {
             var reply: JSONObject?
             if let rejected {
                 reply = errorReply(message, rejected)
-            } else if message.byteCount > configuration.maxMessageBytes {
-                reply = errorReply(message, .messageTooLarge(limit: configuration.maxMessageBytes))
             } else if let field = message.malformedField {
                 reply = errorReply(message, BayeuxError(code: 400, args: [field], message: "Invalid parameter"))
             } else {
@@ -134,7 +135,7 @@ extension Broker {
         let timeoutMilliseconds = min(clientTimeout ?? configuration.connectTimeoutMilliseconds, configuration.connectTimeoutMilliseconds)
         var superseded: Session.Held?
         let decision = session.beginConnect(
-            id: message.id,
+            request: message,
             type: type,
             connection: connection,
             mayHold: mayHold && timeoutMilliseconds > 0,
@@ -144,7 +145,7 @@ extension Broker {
         if let superseded {
             // Only one connect is held per session: answer the older one at once
             // (CometD fails it, Faye orphans it; an empty successful reply is kinder).
-            let reply = connectReply(id: superseded.id, session: session, advice: retryAdvice, error: nil)
+            let reply = connectReply(superseded.request, session: session, advice: retryAdvice, error: nil)
             superseded.responder.completeConnect(session, reply: reply, events: [])
         }
         result.connectedSession = session
@@ -304,16 +305,15 @@ extension Broker {
         return failed(reply, error, advice: .handshake)
     }
 
-    func connectReply(id: JSONValue?, session: Session, advice: Advice, error: BayeuxError?) -> ByteBuffer {
+    /// The reply to a held `/meta/connect`, through the outgoing extensions.
+    func connectReply(_ request: BayeuxMessage, session: Session, advice: Advice, error: BayeuxError?) -> ByteBuffer {
         var reply = JSONObject()
-        if let id { reply["id"] = id }
+        if let id = request.id { reply["id"] = id }
         reply["channel"] = .string(MetaChannel.connect.rawValue)
         reply["clientId"] = .string(session.id)
         reply["successful"] = .bool(error == nil)
         if let error { reply["error"] = .string(error.description) }
         reply["advice"] = advice.json
-        var request = BayeuxMessage(channel: MetaChannel.connect.rawValue, id: id, clientId: session.id)
-        request.connectionType = nil
         for ext in extensions.withLock({ $0 }) { ext.outgoingReply(&reply, request: request, session: session) }
         return encode(reply)
     }

@@ -39,9 +39,12 @@ public final class Broker: Sendable {
         services.withLock { $0.append((pattern, handler)) }
     }
 
-    /// Publishes from the server side (no session). `data` must be valid JSON.
+    /// Publishes from the server side (no session). `data` must be valid JSON. `/meta/**` and
+    /// `/service/**` are refused: they are never broadcast (use `deliver(_:to:)` to answer a
+    /// service request privately).
     @discardableResult
     public func publish(_ channel: ChannelName, json data: String) throws -> Int {
+        guard !channel.isMeta, !channel.isService else { throw BayeuxError.forbiddenChannel(channel.rawValue) }
         var buffer = allocator.buffer(string: data)
         let valid = buffer.withUnsafeReadableBytes { JSONParser.isValid($0) }
         guard valid else { throw BayeuxError.badRequest("data is not valid JSON") }
@@ -122,7 +125,7 @@ public final class Broker: Sendable {
             case .goingAway: advice = Advice(reconnect: .retry, intervalMilliseconds: 0, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
             default: advice = .handshake
             }
-            let reply = connectReply(id: held.id, session: session, advice: advice, error: reason == .clientDisconnected || reason == .goingAway ? nil : BayeuxError(code: 402, args: [reason.name], message: "Unknown client"))
+            let reply = connectReply(held.request, session: session, advice: advice, error: reason == .clientDisconnected || reason == .goingAway ? nil : BayeuxError(code: 402, args: [reason.name], message: "Unknown client"))
             held.responder.completeConnect(session, reply: reply, events: [])
         }
         if let sink, reason != .clientDisconnected {
@@ -159,7 +162,7 @@ public final class Broker: Sendable {
 
     func completeHeldConnect(session: Session, token: UInt64?) {
         guard let (held, events) = session.endHeld(token: token, expiresAt: expiry(clock.nowNanoseconds())) else { return }
-        let reply = connectReply(id: held.id, session: session, advice: retryAdvice, error: nil)
+        let reply = connectReply(held.request, session: session, advice: retryAdvice, error: nil)
         held.responder.completeConnect(session, reply: reply, events: events)
     }
 

@@ -17,7 +17,9 @@ public final class Session: Sendable {
 
     struct Held {
         var token: UInt64
-        var id: JSONValue?
+        /// The `/meta/connect` being held, for outgoing extensions when it is answered.
+        var request: BayeuxMessage
+        var id: JSONValue? { request.id }
         var responder: any HeldConnectResponder
         /// HTTP transports send queued events with the connect reply and end the hold when
         /// events arrive; WebSocket pushes events separately.
@@ -124,7 +126,7 @@ public final class Session: Sendable {
     /// Starts a `/meta/connect`. `superseded` receives an older held connect, which the
     /// caller must answer.
     func beginConnect(
-        id: JSONValue?,
+        request: BayeuxMessage,
         type: ConnectionType,
         connection: (any BayeuxConnection)?,
         mayHold: Bool,
@@ -153,7 +155,7 @@ public final class Session: Sendable {
             let hold = mayHold && !first && connection != nil && (pushes || s.queue.isEmpty)
             if hold, let connection {
                 s.holdCounter += 1
-                s.held = Held(token: s.holdCounter, id: id, responder: connection, carriesEvents: !pushes)
+                s.held = Held(token: s.holdCounter, request: request, responder: connection, carriesEvents: !pushes)
                 s.expiresAtNanoseconds = .max
                 if !pushes {
                     s.sink = connection

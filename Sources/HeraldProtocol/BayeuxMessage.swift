@@ -55,6 +55,8 @@ public enum ConnectionType: String, Sendable, CaseIterable {
     case websocket
     case longPolling = "long-polling"
     case callbackPolling = "callback-polling"
+    /// Faye's browser CORS transport: long-polling with `message=` form bodies.
+    case crossOriginLongPolling = "cross-origin-long-polling"
 
     public static let supported: [String] = ConnectionType.allCases.map(\.rawValue)
 }

@@ -35,6 +35,11 @@ public enum MessageCodec {
                             parser.skipWhitespace()
                             guard parser.peek() != nil else { throw parser.fail("unexpected end of input") }
                             guard parser.peek() == UInt8(ascii: "{") else {
+                                // Tell "valid JSON of the wrong shape" from "not JSON at all".
+                                repeat { _ = try parser.skipValue() } while parser.consume(UInt8(ascii: ","))
+                                try parser.expect(UInt8(ascii: "]"))
+                                parser.skipWhitespace()
+                                guard parser.isAtEnd else { throw parser.fail("trailing characters") }
                                 return .failure(.wrongShape("expected a JSON array of message objects"))
                             }
                             guard messages.count < maxMessages else { return .failure(.tooManyMessages(limit: maxMessages)) }

@@ -12,13 +12,18 @@ struct CORSPolicy: Sendable {
         origins = Set(allowedOrigins.map { $0.lowercased() })
     }
 
-    func allows(origin: String) -> Bool {
-        allowsAny || origins.contains(origin.lowercased())
+    /// Whether a request from `origin` to `host` (the Host header) is allowed: a listed origin,
+    /// any origin with `*`, or the server's own origin.
+    func allows(origin: String, host: String?) -> Bool {
+        if allowsAny || origins.contains(origin.lowercased()) { return true }
+        guard let host = host?.lowercased() else { return false }
+        let o = origin.lowercased()
+        return o == "http://" + host || o == "https://" + host
     }
 
     /// Headers for a response to a request from `origin` (nil when no Origin was sent).
-    func headers(origin: String?) -> [(String, String)] {
-        guard let origin, allows(origin: origin) else { return [] }
+    func headers(origin: String?, host: String?) -> [(String, String)] {
+        guard let origin, allows(origin: origin, host: host) else { return [] }
         return [
             ("Access-Control-Allow-Origin", origin),
             ("Access-Control-Allow-Credentials", "true"),
@@ -26,8 +31,8 @@ struct CORSPolicy: Sendable {
         ]
     }
 
-    func preflightHeaders(origin: String?, requestedHeaders: String?) -> [(String, String)] {
-        var headers = self.headers(origin: origin)
+    func preflightHeaders(origin: String?, host: String?, requestedHeaders: String?) -> [(String, String)] {
+        var headers = self.headers(origin: origin, host: host)
         guard !headers.isEmpty else { return [] }
         headers.append(("Access-Control-Allow-Methods", "POST, GET, OPTIONS"))
         headers.append(("Access-Control-Allow-Headers", requestedHeaders ?? "Accept, Authorization, Content-Type, Pragma, X-Requested-With"))

@@ -27,7 +27,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var body: ByteBuffer?
     private var discarding = false
     private var requestNumber = 0
-    private var held: (number: Int, jsonp: String?, keepAlive: Bool, origin: String?, session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
+    private var held: (number: Int, jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)], session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
 
     init(broker: Broker, configuration: ServerConfiguration, logger: Logger) {
         self.broker = broker
@@ -97,7 +97,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let origin = head.headers.first(name: "origin")
         switch head.method {
         case .OPTIONS:
-            let headers = cors.preflightHeaders(origin: origin, requestedHeaders: head.headers.first(name: "access-control-request-headers"))
+            let headers = cors.preflightHeaders(origin: origin, host: head.headers.first(name: "host"), requestedHeaders: head.headers.first(name: "access-control-request-headers"))
             respond(status: origin != nil && headers.isEmpty ? .forbidden : .noContent, contentType: nil, body: ByteBuffer(), head: head, extraHeaders: headers)
         case .POST:
             let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
@@ -106,7 +106,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 // Form bodies (`message=…`), which Faye's CORS transport sends as text/plain.
                 let text = String(buffer: body)
-                if let params = FormDecoding.parameters(Substring(text)), params.contains(where: { $0.0 == "message" }) {
+                if text.hasPrefix("message="), let params = FormDecoding.parameters(Substring(text)) {
                     let values = params.filter { $0.0 == "message" }.map { ByteBuffer(string: $0.1) }
                     bayeux(decode: values, head: head, jsonp: nil, origin: origin)
                 } else {
@@ -114,8 +114,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .GET where head.headers.first(name: "upgrade")?.lowercased() == "websocket":
-            // The upgrader declined: the Origin is not allowed.
-            respondText(.forbidden, "Forbidden: WebSocket upgrade refused for this Origin", head: head, close: true)
+            // The upgrader declined it.
+            if let origin, !cors.allows(origin: origin, host: head.headers.first(name: "host")) {
+                respondText(.forbidden, "Forbidden: WebSocket upgrade refused for Origin \(origin)", head: head, close: true)
+            } else {
+                respondText(.badRequest, "Bad request: invalid WebSocket upgrade (RFC 6455 §4.2.1 needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13)", head: head, close: true)
+            }
         case .GET:
             guard let params = FormDecoding.parameters(query), let message = params.first(where: { $0.0 == "message" })?.1 else {
                 respondText(.badRequest, "Bad request: GET needs a message= parameter (callback-polling)", head: head)
@@ -150,6 +154,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard let context else { return }
+        let corsHeaders = cors.headers(origin: origin, host: head.headers.first(name: "host"))
         requestNumber += 1
         let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, requestNumber: requestNumber)
         let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder)
@@ -158,14 +163,14 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let timeout = context.eventLoop.scheduleTask(in: heldConnect.timeout) {
                 broker.timeoutHeldConnect(heldConnect)
             }
-            held = (requestNumber, jsonp, head.isKeepAlive, origin, heldConnect.session, responder, timeout)
+            held = (requestNumber, jsonp, head.isKeepAlive, corsHeaders, heldConnect.session, responder, timeout)
             if !result.isEmpty {
                 // Cannot happen (a held connect is alone in its request), but never lose replies.
                 logger.error("held connect with other replies")
             }
             return
         }
-        respondBayeux(result.replies + result.events, jsonp: jsonp, keepAlive: head.isKeepAlive, origin: origin)
+        respondBayeux(result.replies + result.events, jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: corsHeaders)
     }
 
     /// The held connect of request `requestNumber` ended.
@@ -173,15 +178,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let held, held.number == requestNumber else { return }
         self.held = nil
         held.timeout.cancel()
-        respondBayeux(messages, jsonp: held.jsonp, keepAlive: held.keepAlive, origin: held.origin)
+        respondBayeux(messages, jsonp: held.jsonp, keepAlive: held.keepAlive, corsHeaders: held.corsHeaders)
     }
 
     // MARK: Responses
 
-    private func respondBayeux(_ messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, origin: String?) {
+    private func respondBayeux(_ messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)]) {
         guard let context else { return }
         let allocator = context.channel.allocator
-        var headers = cors.headers(origin: origin)
+        var headers = corsHeaders
         headers.append(("Cache-Control", "no-cache, no-store"))
         headers.append(("X-Content-Type-Options", "nosniff"))
         if let jsonp {
@@ -198,7 +203,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private func respondText(_ status: HTTPResponseStatus, _ text: String, head: HTTPRequestHead, close: Bool = false, extraHeaders: [(String, String)] = []) {
-        var headers = cors.headers(origin: head.headers.first(name: "origin"))
+        var headers = cors.headers(origin: head.headers.first(name: "origin"), host: head.headers.first(name: "host"))
         headers += extraHeaders
         respond(status: status, contentType: "text/plain; charset=utf-8", body: ByteBuffer(string: text + "\n"), keepAlive: head.isKeepAlive && !close, extraHeaders: headers)
     }

@@ -119,7 +119,7 @@ public final class HeraldServer: Service, Sendable {
                 guard HTTPHandler.isMounted(path, mount: configuration.path) else {
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
-                if let origin = head.headers.first(name: "origin"), !cors.allows(origin: origin) {
+                if let origin = head.headers.first(name: "origin"), !cors.allows(origin: origin, host: head.headers.first(name: "host")) {
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }
                 return channel.eventLoop.makeSucceededFuture(HTTPHeaders())

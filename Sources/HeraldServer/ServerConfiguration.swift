@@ -9,10 +9,11 @@ public struct ServerConfiguration: Sendable {
     /// too (`/bayeux/connect`, as CometD's browser client sends).
     public var path: String = "/bayeux"
     /// Origins allowed for CORS and for WebSocket upgrades from browsers. `["*"]` allows
-    /// every origin (Faye's behaviour); an empty list allows same-origin only (no `Origin`).
+    /// every origin (Faye's behaviour); the server's own origin (`Origin` equal to `http(s)://` + the
+    /// `Host` header) is always allowed.
     public var allowedOrigins: [String] = ["*"]
-    /// Idle WebSocket connections get a ping this often; one that stays silent for two
-    /// intervals is closed.
+    /// A WebSocket connection that sent nothing for this long gets a ping; one that stays
+    /// silent for three intervals in a row is closed with 1001.
     public var webSocketPingIntervalSeconds: Int = 30
     /// A connection's socket buffer may hold this many bytes before Herald stops writing to
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).

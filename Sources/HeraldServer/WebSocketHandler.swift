@@ -86,8 +86,8 @@ final class WebSocketHandler: ChannelInboundHandler {
             break
         case .connectionClose:
             var data = frame.unmaskedData
-            let code = data.readWebSocketErrorCode() ?? .normalClosure
-            close(code: code == .normalClosure ? .normalClosure : .goingAway, reason: "")
+            // RFC 6455 §5.5.1: echo the client's status code.
+            close(code: data.readWebSocketErrorCode() ?? .normalClosure, reason: "")
         default:
             close(code: .protocolError, reason: "unexpected frame")
         }
@@ -123,15 +123,12 @@ final class WebSocketHandler: ChannelInboundHandler {
             switch error {
             case .invalidJSON(let detail):
                 close(code: .dataInconsistentWithMessage, reason: String(detail.description.prefix(100)))
+            case .wrongShape(let detail):
+                // Valid JSON but not Bayeux messages: no reply could name a channel, so close
+                // as for invalid JSON (CometD closes too).
+                close(code: .dataInconsistentWithMessage, reason: detail)
             case .tooManyMessages:
                 close(code: .messageTooLarge, reason: error.description)
-            case .wrongShape(let detail):
-                var reply = JSONObject()
-                reply["successful"] = .bool(false)
-                reply["error"] = .string(BayeuxError.badRequest(detail).description)
-                var buffer = ByteBuffer()
-                buffer.writeJSON(reply)
-                writeMessages([buffer])
             }
             return
         }
@@ -184,7 +181,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         silentPingIntervals += 1
         if silentPingIntervals > 2 {
             close(code: .goingAway, reason: "ping timeout")
-        } else if silentPingIntervals > 1 {
+        } else {
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
         }
     }

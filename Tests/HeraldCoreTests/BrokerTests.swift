@@ -11,7 +11,7 @@ import Testing
         #expect(reply["id"] == .string("h"))
         #expect(reply["channel"] == .string("/meta/handshake"))
         #expect(reply["version"] == .string("1.0"))
-        #expect(reply["supportedConnectionTypes"] == .array([.string("websocket"), .string("long-polling"), .string("callback-polling")]))
+        #expect(reply["supportedConnectionTypes"] == .array([.string("websocket"), .string("long-polling"), .string("callback-polling"), .string("cross-origin-long-polling")]))
         #expect(reply["advice"]?["interval"] == .number("0"))
         #expect(reply["advice"]?["reconnect"] == .string("retry"))
         #expect(client.clientId.count == 40)
@@ -277,6 +277,9 @@ import Testing
         _ = a.subscribe("/news")
         #expect(try broker.publish(ChannelName("/news")!, json: #"{"h":"x"}"#) == 1)
         #expect(throws: BayeuxError.self) { try broker.publish(ChannelName("/news")!, json: "{nope") }
+        // Never broadcast, not even from the server side (bayeux-notes rule 12).
+        #expect(throws: BayeuxError.forbiddenChannel("/service/x")) { try broker.publish(ChannelName("/service/x")!, json: "1") }
+        #expect(throws: BayeuxError.forbiddenChannel("/meta/connect")) { try broker.publish(ChannelName("/meta/connect")!, json: "1") }
         #expect(a.pushed.count == 1)
     }
 }

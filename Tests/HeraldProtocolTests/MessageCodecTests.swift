@@ -50,7 +50,7 @@ import Testing
         "", "not json", "[", "[{", #"[{"channel":}]"#, #"[{"channel":"/a"}"#, #"[{"channel":"/a"}]x"#,
         #"[{"channel":"/a","data":tru}]"#, #"[{"channel":"/a","data":01}]"#, #"[{"channel":"/a","data":1.}]"#,
         #"[{"channel":"/a","data":"\x"}]"#, #"[{"channel":"/a","data":"\ud800"}]"#, "[{\"channel\":\"/a\",\"data\":\"\t\"}]",
-        #"[{"channel":"/a",}]"#, #"[{"channel":"/a","data":[1,]}]"#,
+        #"[{"channel":"/a",}]"#, #"[{"channel":"/a","data":[1,]}]"#, "[x", "[1", #"[{"channel":"/a"},x]"#,
     ])
     func invalidJSONIsRejected(_ text: String) {
         #expect(throws: MessageCodec.DecodeError.self) { try decode(text) }

@@ -218,6 +218,25 @@ import Testing
         }
     }
 
+    /// An idle WebSocket gets pings; one that never answers is closed with 1001.
+    @Test func keepalivePingsAndClosesSilentSockets() async throws {
+        try await withLiveServer(server: { $0.webSocketPingIntervalSeconds = 1 }) { live in
+            let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            try await tcp.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            #expect(String(decoding: try await tcp.read() ?? [], as: UTF8.self).hasPrefix("HTTP/1.1 101"))
+            let start = ContinuousClock.now
+            let frames = try await tcp.readAll(until: .seconds(6))
+            let elapsed = ContinuousClock.now - start
+            // Unmasked server frames: ping is 0x89 0x00; close is 0x88, length, then 1001 (0x03E9).
+            #expect(frames.starts(with: [0x89, 0x00]))
+            let closeAt = try #require(frames.firstIndex(of: 0x88))
+            #expect(Array(frames[(closeAt + 2)..<(closeAt + 4)]) == [0x03, 0xE9])
+            #expect(tcp.sawEOF)
+            #expect(elapsed >= .seconds(2) && elapsed < .seconds(5))
+            await tcp.close()
+        }
+    }
+
     @Test func corsAndPreflight() async throws {
         try await withLiveServer(server: { $0.allowedOrigins = ["https://app.example"] }) { live in
             let preflight = try await TestHTTP.request(
@@ -245,6 +264,14 @@ import Testing
             }
             let fine = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "https://app.example")], on: LiveServer.group)
             await fine.close()
+            // The server's own origin is always allowed (a same-origin page).
+            let sameOrigin = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "http://127.0.0.1:\(live.port)")], on: LiveServer.group)
+            await sameOrigin.close()
+
+            // A malformed upgrade is a 400, not a CORS refusal.
+            let malformed = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            try await malformed.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+            #expect(String(decoding: try await malformed.readAll(until: .seconds(2)), as: UTF8.self).hasPrefix("HTTP/1.1 400"))
         }
     }
 
