@@ -1,7 +1,7 @@
 /// A Bayeux error, written on the wire as `code:args:message` (Bayeux 1.0 §3.2.6).
 ///
 /// Herald uses Faye's codes, which the clients were written against, with the offending value
-/// in `args`; the unknown-session error is CometD's `402::Unknown client` (clients act on the
+/// in `args`; the unknown-session error is CometD 2/3's `402::Unknown client` (clients act on the
 /// advice, not the code). Every code Herald sends is listed in `Protocol/PROTOCOL.md`.
 public struct BayeuxError: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: Int

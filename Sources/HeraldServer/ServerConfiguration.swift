@@ -12,8 +12,9 @@ public struct ServerConfiguration: Sendable {
     /// every origin (Faye's behaviour); the server's own origin (`Origin` equal to `http(s)://` + the
     /// `Host` header) is always allowed.
     public var allowedOrigins: [String] = ["*"]
-    /// A WebSocket connection that sent nothing for this long gets a ping; one that stays
-    /// silent for three intervals in a row is closed with 1001.
+    /// Keepalive tick for WebSocket connections. A connection that sent no frame during a whole
+    /// interval gets a ping each tick; after three silent intervals it is closed with 1001
+    /// (so 3 to 4 intervals after its last frame).
     public var webSocketPingIntervalSeconds: Int = 30
     /// A connection's socket buffer may hold this many bytes before Herald stops writing to
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).

@@ -86,8 +86,10 @@ final class WebSocketHandler: ChannelInboundHandler {
             break
         case .connectionClose:
             var data = frame.unmaskedData
-            // RFC 6455 §5.5.1: echo the client's status code.
-            close(code: data.readWebSocketErrorCode() ?? .normalClosure, reason: "")
+            // RFC 6455 §5.5.1: echo the client's status code, if it may be sent (§7.4.1).
+            let code = data.readWebSocketErrorCode().map { UInt16(webSocketErrorCode: $0) } ?? 1000
+            let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
+            close(code: sendable ? WebSocketErrorCode(codeNumber: Int(code)) : .normalClosure, reason: "")
         default:
             close(code: .protocolError, reason: "unexpected frame")
         }
@@ -178,10 +180,12 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     private func keepalive() {
         guard let context, !closing else { return }
+        // Any frame resets the count, so a busy socket is never pinged: the first tick after
+        // activity only starts counting; the next silent ones ping; the fourth closes.
         silentPingIntervals += 1
-        if silentPingIntervals > 2 {
+        if silentPingIntervals >= 4 {
             close(code: .goingAway, reason: "ping timeout")
-        } else {
+        } else if silentPingIntervals >= 2 {
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
         }
     }
