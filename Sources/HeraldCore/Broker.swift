@@ -155,13 +155,14 @@ public final class Broker: Sendable {
         completeHeldConnect(session: held.session, token: held.token)
     }
 
-    /// Answers a held long-poll connect because events arrived for it.
-    public func releaseHeldConnect(for session: Session) {
-        completeHeldConnect(session: session, token: nil)
+    /// Answers the connect `responder` holds because events arrived for it. Does nothing if that
+    /// connect already ended (a later connect of the session may be held by someone else).
+    public func releaseHeldConnect(for session: Session, heldBy responder: any HeldConnectResponder) {
+        completeHeldConnect(session: session, token: nil, responder: responder)
     }
 
-    func completeHeldConnect(session: Session, token: UInt64?) {
-        guard let (held, events) = session.endHeld(token: token, expiresAt: expiry(clock.nowNanoseconds())) else { return }
+    func completeHeldConnect(session: Session, token: UInt64?, responder: (any HeldConnectResponder)? = nil) {
+        guard let (held, events) = session.endHeld(token: token, responder: responder, expiresAt: expiry(clock.nowNanoseconds())) else { return }
         let reply = connectReply(held.request, session: session, advice: retryAdvice, error: nil)
         held.responder.completeConnect(session, reply: reply, events: events)
     }

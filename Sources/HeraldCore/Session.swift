@@ -177,9 +177,10 @@ public final class Session: Sendable {
 
     /// Ends the held connect with `token`, if it is still held. Returns it, with the queued
     /// events if it carries them.
-    func endHeld(token: UInt64?, expiresAt: UInt64) -> (Held, [ByteBuffer])? {
+    func endHeld(token: UInt64?, responder: (any HeldConnectResponder)?, expiresAt: UInt64) -> (Held, [ByteBuffer])? {
         state.withLock { s in
             guard let held = s.held, token == nil || held.token == token else { return nil }
+            if let responder, held.responder !== responder { return nil }
             s.held = nil
             if s.expiresAtNanoseconds == .max { s.expiresAtNanoseconds = expiresAt }
             var events: [ByteBuffer] = []

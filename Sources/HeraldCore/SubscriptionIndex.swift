@@ -7,7 +7,7 @@ import HeraldProtocol
 /// Not thread-safe; the broker guards it with its index lock.
 struct SubscriptionIndex {
     /// Cached match results before the cache is cleared.
-    static let maxCachedChannels = 8192
+    static let maxCachedChannels = 32_768
 
     final class Node {
         var children: [Substring: Node] = [:]

@@ -20,8 +20,7 @@ final class LongPollResponder: BayeuxConnection {
     /// Events arrived: end the hold. Hopping to the loop first lets a burst of publishes in
     /// the same tick go out in one response.
     func messagesAvailable(_ session: Session) {
-        let broker = self.broker
-        eventLoop.execute { broker.releaseHeldConnect(for: session) }
+        eventLoop.execute { self.broker.releaseHeldConnect(for: session, heldBy: self) }
     }
 
     func sessionClosed(_ session: Session, reason: CloseReason) {}

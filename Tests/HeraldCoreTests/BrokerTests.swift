@@ -102,7 +102,7 @@ import Testing
         _ = publisher.connected()
         #expect(publisher.publish("/stocks/AAPL", #"{"p":1}"#)["successful"] == .bool(true))
         // The transport hops to its loop and releases the connect.
-        broker.releaseHeldConnect(for: held.result.held!.session)
+        broker.releaseHeldConnect(for: held.result.held!.session, heldBy: subscriber.connection)
         #expect(subscriber.connection.connectReplies.map { $0["id"] } == [.string("9")])
         #expect(subscriber.pushed == [try! JSONParser.parse(#"{"channel":"/stocks/AAPL","data":{"p":1}}"#)])
     }
