@@ -11,6 +11,9 @@ public struct BatchResult: Sendable {
     public var held: HeldConnect?
     /// The session a `/meta/connect` in this batch bound to the connection.
     public var connectedSession: Session?
+    /// Set when the batch published to a `durable` channel: send `replies` only from
+    /// `commitGate.whenCommitted`.
+    public var commitGate: CommitGate?
 
     public init() {}
 
@@ -74,7 +77,7 @@ extension Broker {
             case .disconnect: return disconnect(message, session: session)
             }
         }
-        return publish(message, channel: channel, session: session)
+        return publish(message, channel: channel, session: session, result: &result)
     }
 
     // MARK: Meta channels
@@ -93,7 +96,8 @@ extension Broker {
             return failed(reply, .connectionTypesNotSupported(offered), advice: .handshake)
         }
         let now = clock.nowNanoseconds()
-        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now))
+        let replay = message.ext?["replay"]?.objectValue
+        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now), replayPositions: replay)
         let admitted = sessions.withLock { table -> Bool in
             guard table.count < configuration.maxSessions else { return false }
             table[session.id] = session
@@ -108,6 +112,10 @@ extension Broker {
         reply["clientId"] = .string(session.id)
         reply["successful"] = .bool(true)
         reply["advice"] = retryAdvice.json
+        if message.ext?["replay"] != nil {
+            // Salesforce's negotiation: the server confirms that it honours `ext.replay`.
+            reply["ext"] = .object(JSONObject([("replay", .bool(true))]))
+        }
         logger.debug("handshake", metadata: ["session.id": "\(session.id)"])
         return reply
     }
@@ -202,8 +210,54 @@ extension Broker {
             if !pattern.isService { patterns.append(pattern) }
         }
         session.touch(expiresAt: expiry(clock.nowNanoseconds()))
+        if subscribing && logsChannels {
+            return subscribeWithCatchUp(message, reply: reply, patterns: patterns, session: session)
+        }
+        guard apply(patterns, to: session, subscribing: subscribing) else {
+            return failed(reply, session.isClosed ? .unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession), advice: nil)
+        }
+        reply["successful"] = .bool(true)
+        return reply
+    }
+
+    /// Subscribes and queues retained and replayed messages, under the logs lock (see
+    /// `LogState`), so that they and the live messages after them have no gap and no duplicate.
+    func subscribeWithCatchUp(_ message: BayeuxMessage, reply: JSONObject, patterns: [ChannelPattern], session: Session) -> JSONObject {
+        var reply = reply
+        let outcome: Result<(any SessionSink)?, ReplayRefusal> = logs.withLock { state in
+            let plan: [String: ReplayPosition]
+            do {
+                plan = try replayPlan(patterns, message: message, session: session, state: &state)
+            } catch let refusal as ReplayRefusal {
+                return .failure(refusal)
+            } catch {
+                return .failure(ReplayRefusal(error: BayeuxError(code: 500, message: "\(error)"), ext: JSONObject()))
+            }
+            guard apply(patterns, to: session, subscribing: true) else {
+                let error = session.isClosed ? BayeuxError.unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
+                return .failure(ReplayRefusal(error: error, ext: JSONObject()))
+            }
+            if !plan.isEmpty {
+                reply["ext"] = .object(JSONObject([("herald", .object(JSONObject([("recovered", .bool(true))])))]))
+            }
+            return .success(session.enqueueCatchUp(catchUp(patterns, plan: plan, state: &state)))
+        }
+        switch outcome {
+        case .success(let notify):
+            notify?.messagesAvailable(session)
+            reply["successful"] = .bool(true)
+            return reply
+        case .failure(let refusal):
+            var failedReply = failed(reply, refusal.error, advice: nil)
+            if !refusal.ext.isEmpty { failedReply["ext"] = .object(refusal.ext) }
+            return failedReply
+        }
+    }
+
+    /// Adds or removes subscriptions; false if the session is closed or over its limit.
+    func apply(_ patterns: [ChannelPattern], to session: Session, subscribing: Bool) -> Bool {
         let limit = configuration.maxSubscriptionsPerSession
-        let outcome: Bool = session.state.withLock { s in
+        return session.state.withLock { s in
             if s.closed { return false }
             if subscribing {
                 let added = patterns.filter { s.subscriptions[$0.rawValue] == nil }
@@ -222,11 +276,6 @@ extension Broker {
             }
             return true
         }
-        guard outcome else {
-            return failed(reply, session.isClosed ? .unknownClient : .tooManySubscriptions(limit: limit), advice: nil)
-        }
-        reply["successful"] = .bool(true)
-        return reply
     }
 
     func disconnect(_ message: BayeuxMessage, session: Session?) -> JSONObject {
@@ -242,7 +291,7 @@ extension Broker {
 
     // MARK: Publish
 
-    func publish(_ message: BayeuxMessage, channel raw: String, session: Session?) -> JSONObject {
+    func publish(_ message: BayeuxMessage, channel raw: String, session: Session?, result: inout BatchResult) -> JSONObject {
         var reply = baseReply(message)
         guard let channel = ChannelName(raw) else {
             // Wildcards are for subscriptions only (Faye: 405).
@@ -268,7 +317,19 @@ extension Broker {
                 deliver(Delivery(channel: channel, data: buffer), to: session)
             }
         } else {
-            publish(Delivery(channel: channel, data: data))
+            // For a durable channel the reply waits for the commit (see `CommitGate`).
+            let gate = result.commitGate ?? CommitGate()
+            let index = result.replies.count
+            let failure = encode(failed(reply, .publishFailed("not committed to the message store"), advice: nil))
+            gate.add()
+            let outcome = publish(Delivery(channel: channel, data: data)) { committed in
+                gate.complete(replyIndex: index, failure: committed ? nil : failure)
+            }
+            if outcome.awaitingCommit {
+                result.commitGate = gate
+            } else {
+                gate.complete(replyIndex: index, failure: nil)
+            }
         }
         reply["successful"] = .bool(true)
         return reply

@@ -18,12 +18,23 @@ public final class Broker: Sendable {
     let index = Mutex(SubscriptionIndex())
     let extensions = Mutex<[any BayeuxExtension]>([])
     let services = Mutex<[(ChannelPattern, ServiceHandler)]>([])
+    let logs = Mutex(LogState())
+    let writer: StoreWriter?
+    let writerTask = Mutex<Task<Void, Never>?>(nil)
     public let counters = BrokerCounters()
 
-    public init(configuration: BrokerConfiguration = .init(), clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.broker")) {
+    /// - Parameter store: where persisted channels are written (`persist: true`); nil keeps
+    ///   logs in memory only.
+    public init(
+        configuration: BrokerConfiguration = .init(),
+        store: (any MessageStore)? = nil,
+        clock: any BrokerClock = SystemBrokerClock(),
+        logger: Logger = Logger(label: "herald.broker")
+    ) {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
+        self.writer = store.map { StoreWriter(store: $0, logger: logger) }
     }
 
     // MARK: Embedding API
@@ -66,8 +77,22 @@ public final class Broker: Sendable {
     /// is full is disconnected as a slow consumer.
     @discardableResult
     public func publish(_ delivery: Delivery) -> Int {
+        publish(delivery, onCommit: nil).delivered
+    }
+
+    /// Publishes; for a `durable` channel with a store, `onCommit` runs once the message is
+    /// committed and `awaitingCommit` is true.
+    func publish(_ delivery: Delivery, onCommit: StoreWriter.Completion?) -> (delivered: Int, awaitingCommit: Bool) {
         var delivery = delivery
         for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
+        if logsChannels, let options = configuration.channels.options(for: delivery.channel), options.isLogged {
+            return publishLogged(delivery, options: options, onCommit: onCommit)
+        }
+        return (route(delivery), false)
+    }
+
+    /// Queues `delivery`, encoded once, for every subscriber of its channel.
+    func route(_ delivery: Delivery) -> Int {
         let subscribers = index.withLock { $0.match(delivery.channel) }
         counters.published.add(1, ordering: .relaxed)
         guard !subscribers.isEmpty else { return 0 }
@@ -138,6 +163,7 @@ public final class Broker: Sendable {
     @discardableResult
     public func expireSessions() -> Int {
         let now = clock.nowNanoseconds()
+        expireLogs()
         let expired = sessions.withLock { table in table.values.filter { $0.isExpired(now: now) } }
         for session in expired { removeSession(session, reason: .expired) }
         if !expired.isEmpty { counters.sessionsExpired.add(expired.count, ordering: .relaxed) }

@@ -12,18 +12,26 @@ public struct BrokerService: Service {
 
     public func run() async throws {
         let interval = Duration.milliseconds(broker.configuration.sweepIntervalMilliseconds)
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                do {
-                    try await Task.sleep(for: interval)
-                } catch {
-                    break
+        let writer = Task { await broker.runStoreWriter() }
+        await withTaskCancellationHandler {
+            await cancelWhenGracefulShutdown {
+                while !Task.isCancelled {
+                    do {
+                        try await Task.sleep(for: interval)
+                    } catch {
+                        break
+                    }
+                    broker.expireSessions()
                 }
-                broker.expireSessions()
             }
-        } onGracefulShutdown: {
-            broker.logger.info("broker shutting down", metadata: ["sessions": "\(broker.sessionCount)"])
-        }
+        } onCancel: {}
+        broker.logger.info("broker shutting down", metadata: ["sessions": "\(broker.sessionCount)"])
         broker.shutdown()
+        await broker.closeStore()
+        await writer.value
+        let stats = broker.storeStatistics
+        if stats.commits > 0 {
+            broker.logger.info("message store closed", metadata: ["writes": "\(stats.writes)", "commits": "\(stats.commits)", "failures": "\(stats.failures)"])
+        }
     }
 }

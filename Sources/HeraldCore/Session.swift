@@ -13,6 +13,8 @@ import Synchronization
 /// broker's index lock (subscribe), never after it; no other lock is taken while it is held.
 public final class Session: Sendable {
     public let id: String
+    /// `ext.replay` from the handshake: channel → position, used by later subscribes.
+    let replayPositions: JSONObject?
     let state: Mutex<State>
 
     struct Held {
@@ -41,8 +43,9 @@ public final class Session: Sendable {
         var connectionType: ConnectionType?
     }
 
-    init(id: String, expiresAtNanoseconds: UInt64) {
+    init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil) {
         self.id = id
+        self.replayPositions = replayPositions
         self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds))
     }
 
@@ -76,6 +79,23 @@ public final class Session: Sendable {
                 return .notify(sink)
             }
             return .queued
+        }
+    }
+
+    /// Queues retained or replayed messages for a new subscription. They are bounded by the
+    /// channels' history sizes, not by `maxPendingBytesPerSession`.
+    func enqueueCatchUp(_ messages: [ByteBuffer]) -> (any SessionSink)? {
+        state.withLock { s in
+            if s.closed || messages.isEmpty { return nil }
+            for message in messages {
+                s.queue.append(message)
+                s.queuedBytes += message.readableBytes
+            }
+            if !s.notified, let sink = s.sink {
+                s.notified = true
+                return sink
+            }
+            return nil
         }
     }
 

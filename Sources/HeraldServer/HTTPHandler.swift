@@ -170,7 +170,26 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
             return
         }
+        if let gate = result.commitGate {
+            // Durable publishes: the response waits for the commit.
+            let keepAlive = head.isKeepAlive
+            let number = requestNumber
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            gate.whenCommitted { replacements in
+                let messages = CommitGate.apply(replacements, to: result.replies) + result.events
+                loop.execute {
+                    bound.value.respondAfterCommit(requestNumber: number, messages: messages, jsonp: jsonp, keepAlive: keepAlive, corsHeaders: corsHeaders)
+                }
+            }
+            return
+        }
         respondBayeux(result.replies + result.events, jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: corsHeaders)
+    }
+
+    func respondAfterCommit(requestNumber: Int, messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)]) {
+        guard requestNumber == self.requestNumber else { return }
+        respondBayeux(messages, jsonp: jsonp, keepAlive: keepAlive, corsHeaders: corsHeaders)
     }
 
     /// The held connect of request `requestNumber` ended.

@@ -140,7 +140,14 @@ final class WebSocketHandler: ChannelInboundHandler {
             if let session { broker.detach(connection, from: session) }
             session = connected
         }
-        if !result.isEmpty {
+        if let gate = result.commitGate {
+            // Durable publishes: the replies wait for the commit.
+            let connection = self.connection!
+            gate.whenCommitted { replacements in
+                let replies = CommitGate.apply(replacements, to: result.replies) + result.events
+                connection.eventLoop.execute { connection.handler.value.writeMessages(replies) }
+            }
+        } else if !result.isEmpty {
             writeMessages(result.replies + result.events)
         }
         if let held = result.held, let context {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import HeraldCore
+import HeraldProtocol
+import HeraldSQLite
 import HeraldServer
 import Logging
 import NIOCore
@@ -24,7 +26,7 @@ struct Serve: AsyncParsableCommand {
     var adminPort: Int?
     @Option(name: .customLong("data-dir"), help: "Directory for persistent state (env HERALD_DATA_DIR).")
     var dataDir: String?
-    @Option(help: "Configuration file, JSON (env HERALD_CONFIG). Not read yet.")
+    @Option(help: "Configuration file, JSON: channel options by pattern (env HERALD_CONFIG).")
     var config: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env HERALD_LOG_LEVEL).")
     var logLevel: String?
@@ -82,10 +84,16 @@ struct Serve: AsyncParsableCommand {
         serverConfiguration.allowedOrigins = setting(allowedOrigins, "ALLOWED_ORIGINS", "*")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 
+        if let file = config ?? env["HERALD_CONFIG"] {
+            brokerConfiguration.channels = try Self.loadChannels(file)
+        }
+
         let dataDirectory = setting(dataDir, "DATA_DIR", "./herald-data")
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        let store = SQLiteMessageStore(path: (dataDirectory as NSString).appendingPathComponent("herald.sqlite"))
 
-        let broker = Broker(configuration: brokerConfiguration, logger: logger)
+        let broker = Broker(configuration: brokerConfiguration, store: store, logger: logger)
+        try await broker.restore()
         let displayHost = serverConfiguration.host
         let path = serverConfiguration.path
         let server = HeraldServer(broker: broker, configuration: serverConfiguration, logger: logger) { address in
@@ -104,5 +112,32 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+
+    /// Reads the configuration file: `{"channels": {"/stocks/**": {"retain": true, ...}}}`.
+    static func loadChannels(_ path: String) throws -> ChannelOptionsTable {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read configuration file \(path)")
+        }
+        if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+            throw ValidationError("\(path): only JSON configuration files are supported so far")
+        }
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(String(decoding: data, as: UTF8.self))
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+        guard case .object(let object) = root else { throw ValidationError("\(path): expected a JSON object") }
+        for key in object.members.map(\.key) where key != "channels" {
+            throw ValidationError("\(path): unknown setting '\(key)' (known: channels)")
+        }
+        guard let channels = object["channels"] else { return ChannelOptionsTable() }
+        guard case .object(let map) = channels else { throw ValidationError("\(path): channels must be an object") }
+        do {
+            return try ChannelOptionsTable.parse(map)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
     }
 }

@@ -1,0 +1,224 @@
+import HeraldProtocol
+import NIOCore
+
+/// Channel logs: offsets, epochs, history and retained values (configuration `channels`).
+///
+/// Publishes to logged channels, and subscribes while any channel is logged, run under one
+/// lock (`logs`) from offset assignment to the last enqueue. So a new subscriber's retained or
+/// replayed messages and the live ones that follow meet without a gap or a duplicate: a
+/// publish is either wholly before the snapshot (and in it) or wholly after the subscription
+/// (and delivered live). Lock order: `logs`, then a session, then `index`.
+struct LogState {
+    var tree = ChannelLogTree()
+}
+
+/// A client's replay position (the `replay` extension, Salesforce semantics).
+enum ReplayPosition: Equatable {
+    /// `-1`: only new messages (the default).
+    case newOnly
+    /// `-2`: everything still in history, then new ones.
+    case everything
+    /// `N` or `{"offset":N,"epoch":"E"}`: everything after offset N.
+    case after(UInt64, epoch: String?)
+
+    init?(_ value: JSONValue) {
+        switch value {
+        case .number:
+            guard let n = value.intValue else { return nil }
+            switch n {
+            case -1: self = .newOnly
+            case -2: self = .everything
+            case 0...: self = .after(UInt64(n), epoch: nil)
+            default: return nil
+            }
+        case .object(let object):
+            guard let n = object["offset"]?.intValue, n >= 0 else { return nil }
+            let epoch = object["epoch"]?.stringValue
+            if object["epoch"] != nil && epoch == nil { return nil }
+            self = .after(UInt64(n), epoch: epoch)
+        default:
+            return nil
+        }
+    }
+}
+
+extension Broker {
+    var logsChannels: Bool { !configuration.channels.isEmpty }
+
+    /// Loads retained values, history, offsets and epochs from the store. Call once, before
+    /// serving. After an unclean shutdown, offsets jump by `offsetGapAfterCrash` so that an
+    /// offset handed out but not committed before the crash is never handed out again.
+    public func restore() async throws {
+        guard let writer else { return }
+        let recovery = try await writer.store.open()
+        let now = clock.nowMillisecondsSince1970()
+        var restored = 0
+        var expiredWrites: [StoreWrite] = []
+        logs.withLock { state in
+            for stored in recovery.channels {
+                guard let name = ChannelName(stored.name), let options = configuration.channels.options(for: name), options.isPersisted else { continue }
+                let gap: UInt64 = recovery.cleanShutdown ? 0 : Self.offsetGapAfterCrash
+                let log = ChannelLog(name: name, options: options, epoch: stored.epoch, nextOffset: stored.lastOffset + 1 + gap)
+                for message in stored.history.suffix(options.historySize) { log.history.append(message) }
+                if options.retain { log.retained = stored.retained }
+                expiredWrites += log.expire(nowMilliseconds: now)
+                state.tree.insert(log)
+                restored += 1
+            }
+        }
+        if !expiredWrites.isEmpty { writer.enqueue(expiredWrites) }
+        logger.info("message store restored", metadata: ["channels": "\(restored)", "clean": "\(recovery.cleanShutdown)"])
+    }
+
+    /// How far offsets jump after a crash (see `restore()`).
+    public static let offsetGapAfterCrash: UInt64 = 1_000_000
+
+    /// Commits what is queued and closes the store, marking a clean shutdown.
+    public func closeStore() async {
+        guard let writer else { return }
+        writer.finish()
+        if let task = writerTask.withLock({ $0 }) {
+            await task.value
+        } else {
+            await writer.run()
+        }
+        do {
+            try await writer.store.close()
+        } catch {
+            logger.error("message store close failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs the store's group-commit loop until `closeStore()`.
+    public func runStoreWriter() async {
+        guard let writer else { return }
+        let task = Task { await writer.run() }
+        writerTask.withLock { $0 = task }
+        await task.value
+    }
+
+    /// Messages committed to the store so far, and commits (a commit holds many messages).
+    public var storeStatistics: (writes: Int, commits: Int, failures: Int) {
+        guard let writer else { return (0, 0, 0) }
+        return (writer.committedWrites.load(ordering: .relaxed), writer.commits.load(ordering: .relaxed), writer.failures.load(ordering: .relaxed))
+    }
+
+    /// Drops history and retained values past their TTLs. Called by `BrokerService`.
+    func expireLogs() {
+        guard logsChannels else { return }
+        let now = clock.nowMillisecondsSince1970()
+        let writes = logs.withLock { state in
+            state.tree.all().flatMap { log -> [StoreWrite] in
+                let writes = log.expire(nowMilliseconds: now)
+                return log.options.isPersisted ? writes : []
+            }
+        }
+        if !writes.isEmpty { writer?.enqueue(writes) }
+    }
+
+    /// The log of `name`, created with a fresh epoch if needed. Lock `logs` first.
+    func log(_ name: ChannelName, options: ChannelOptions, in state: inout LogState) -> ChannelLog {
+        if let existing = state.tree.find(name) { return existing }
+        let log = ChannelLog(name: name, options: options, epoch: ChannelLog.newEpoch())
+        state.tree.insert(log)
+        return log
+    }
+
+    /// Publishes to a logged channel: assigns the offset, logs, writes behind, and routes, all
+    /// under the logs lock.
+    func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> (delivered: Int, awaitingCommit: Bool) {
+        let now = clock.nowMillisecondsSince1970()
+        return logs.withLock { state in
+            let log = log(delivery.channel, options: options, in: &state)
+            _ = log.expire(nowMilliseconds: now)
+            let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now)
+            log.nextOffset += 1
+            log.append(message)
+            var delivery = delivery
+            var ext = delivery.ext ?? JSONObject()
+            ext["herald"] = log.ext(offset: message.offset)["herald"]
+            delivery.ext = ext
+            var awaiting = false
+            if options.isPersisted, let writer {
+                let waiter = options.durable ? onCommit : nil
+                writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyLimit: options.historySize, retain: options.retain)], onCommit: waiter)
+                awaiting = waiter != nil
+            }
+            return (route(delivery), awaiting)
+        }
+    }
+
+    /// A replay request that cannot be honoured without a gap: the reply says so.
+    struct ReplayRefusal: Error {
+        var error: BayeuxError
+        var ext: JSONObject
+    }
+
+    /// Checks the replay positions of a subscribe before anything is applied.
+    func replayPlan(_ patterns: [ChannelPattern], message: BayeuxMessage, session: Session, state: inout LogState) throws(ReplayRefusal) -> [String: ReplayPosition] {
+        let requested = message.ext?["replay"]?.objectValue
+        var plan: [String: ReplayPosition] = [:]
+        for pattern in patterns {
+            guard let value = requested?[pattern.rawValue] ?? session.replayPositions?[pattern.rawValue] else { continue }
+            guard let position = ReplayPosition(value) else {
+                throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Invalid replay position"), ext: JSONObject())
+            }
+            if position == .newOnly { continue }
+            guard pattern.kind == .literal, let name = ChannelName(pattern.rawValue) else {
+                throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Replay needs a channel name, not a wildcard"), ext: JSONObject())
+            }
+            guard let options = configuration.channels.options(for: name), options.historySize > 0 else {
+                throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Channel keeps no history"), ext: JSONObject())
+            }
+            let log = log(name, options: options, in: &state)
+            _ = log.expire(nowMilliseconds: clock.nowMillisecondsSince1970())
+            if case .after(let offset, let epoch) = position {
+                func refusal(_ error: BayeuxError) -> ReplayRefusal {
+                    var herald = JSONObject()
+                    herald["recovered"] = .bool(false)
+                    herald["channel"] = .string(name.rawValue)
+                    herald["epoch"] = .string(log.epoch)
+                    herald["oldestOffset"] = .number(String(log.oldestResumableOffset + 1))
+                    herald["latestOffset"] = .number(String(log.lastOffset))
+                    return ReplayRefusal(error: error, ext: JSONObject([("herald", .object(herald))]))
+                }
+                if let epoch, epoch != log.epoch {
+                    throw refusal(BayeuxError(code: 409, args: [name.rawValue, epoch], message: "Epoch changed"))
+                }
+                if offset < log.oldestResumableOffset || offset > log.lastOffset {
+                    throw refusal(BayeuxError(code: 410, args: [name.rawValue, String(offset)], message: "Replay position expired"))
+                }
+            }
+            plan[pattern.rawValue] = position
+        }
+        return plan
+    }
+
+    /// What a new subscription gets before live messages: replayed history for channels with a
+    /// replay position, the retained value of every other matching channel.
+    func catchUp(_ patterns: [ChannelPattern], plan: [String: ReplayPosition], state: inout LogState) -> [ByteBuffer] {
+        let now = clock.nowMillisecondsSince1970()
+        var out: [ByteBuffer] = []
+        for pattern in patterns {
+            if let position = plan[pattern.rawValue], let name = ChannelName(pattern.rawValue), let log = state.tree.find(name) {
+                let after: UInt64
+                switch position {
+                case .newOnly: continue
+                case .everything: after = 0
+                case .after(let offset, _): after = offset
+                }
+                for message in log.history where message.offset > after {
+                    out.append(log.delivery(message).encoded(allocator: allocator))
+                }
+                continue
+            }
+            for log in state.tree.matching(pattern) {
+                _ = log.expire(nowMilliseconds: now)
+                if let retained = log.retained {
+                    out.append(log.delivery(retained, retained: true).encoded(allocator: allocator))
+                }
+            }
+        }
+        return out
+    }
+}

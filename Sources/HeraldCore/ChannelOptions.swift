@@ -1,0 +1,124 @@
+import HeraldProtocol
+
+/// What Herald keeps for the channels matching a pattern (configuration `channels` map).
+///
+/// With no options a channel is a plain pipe: nothing is retained, nothing has an offset.
+public struct ChannelOptions: Sendable, Equatable {
+    /// Keep the last message per concrete channel and send it to new subscribers first.
+    public var retain = false
+    /// Keep this many recent messages per channel, for replay. 0 keeps none.
+    public var historySize = 0
+    /// Drop history entries older than this, in milliseconds. nil keeps them until `historySize`.
+    public var historyTTLMilliseconds: Int64?
+    /// Stop serving a retained value older than this, in milliseconds (yesterday's close must
+    /// not look live). nil serves it forever.
+    public var retainedTTLMilliseconds: Int64?
+    /// Write retained values, history, offsets and epochs to the message store.
+    public var persist = false
+    /// Acknowledge a publish only once it is committed to the store (implies `persist`).
+    public var durable = false
+
+    public init() {}
+
+    /// Whether messages on the channel get offsets and are logged at all.
+    public var isLogged: Bool { retain || historySize > 0 }
+    public var isPersisted: Bool { isLogged && (persist || durable) }
+}
+
+/// Maps channel patterns to options; the most specific pattern wins: a literal name beats a
+/// wildcard, a longer prefix beats a shorter one, and `*` beats `**` at the same prefix.
+public struct ChannelOptionsTable: Sendable {
+    public private(set) var entries: [(pattern: ChannelPattern, options: ChannelOptions)] = []
+
+    public init() {}
+
+    public init(_ entries: [(ChannelPattern, ChannelOptions)]) {
+        for (pattern, options) in entries { set(pattern, options) }
+    }
+
+    public var isEmpty: Bool { entries.isEmpty }
+
+    public mutating func set(_ pattern: ChannelPattern, _ options: ChannelOptions) {
+        entries.removeAll { $0.pattern == pattern }
+        entries.append((pattern, options))
+        entries.sort { Self.specificity($0.pattern) > Self.specificity($1.pattern) }
+    }
+
+    /// The options of the most specific pattern matching `channel`, or nil.
+    public func options(for channel: ChannelName) -> ChannelOptions? {
+        entries.first(where: { $0.pattern.matches(channel) })?.options
+    }
+
+    static func specificity(_ pattern: ChannelPattern) -> Int {
+        let kind: Int
+        switch pattern.kind {
+        case .literal: kind = 2
+        case .singleWildcard: kind = 1
+        case .deepWildcard: kind = 0
+        }
+        return pattern.prefix.count * 4 + kind
+    }
+}
+
+extension ChannelOptionsTable {
+    public struct ParseError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Reads the `channels` object of a configuration file:
+    /// `{"/stocks/**": {"retain": true, "historySize": 1000, "historyTTL": "24h", ...}}`.
+    public static func parse(_ channels: JSONObject) throws(ParseError) -> ChannelOptionsTable {
+        var table = ChannelOptionsTable()
+        for (key, value) in channels.members {
+            guard let pattern = ChannelPattern(key), !pattern.isMeta, !pattern.isService else {
+                throw ParseError(description: "channels: '\(key)' is not a valid channel pattern")
+            }
+            guard case .object(let object) = value else {
+                throw ParseError(description: "channels.\(key): expected an object of options")
+            }
+            var options = ChannelOptions()
+            for (name, setting) in object.members {
+                func bool() throws(ParseError) -> Bool {
+                    guard let b = setting.boolValue else { throw ParseError(description: "channels.\(key).\(name): expected true or false") }
+                    return b
+                }
+                func duration() throws(ParseError) -> Int64 {
+                    if let ms = DurationText.milliseconds(setting) { return ms }
+                    throw ParseError(description: "channels.\(key).\(name): expected a duration such as \"30s\", \"15m\", \"24h\" or milliseconds")
+                }
+                switch name {
+                case "retain": options.retain = try bool()
+                case "persist": options.persist = try bool()
+                case "durable": options.durable = try bool()
+                case "historySize":
+                    guard let n = setting.intValue, n >= 0, n <= 1_000_000 else {
+                        throw ParseError(description: "channels.\(key).historySize: expected an integer from 0 to 1000000")
+                    }
+                    options.historySize = n
+                case "historyTTL": options.historyTTLMilliseconds = try duration()
+                case "retainedTTL": options.retainedTTLMilliseconds = try duration()
+                default:
+                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable)")
+                }
+            }
+            if options.durable { options.persist = true }
+            table.set(pattern, options)
+        }
+        return table
+    }
+}
+
+/// Durations in configuration files: `"500ms"`, `"30s"`, `"15m"`, `"24h"`, `"7d"`, or a
+/// number of milliseconds.
+public enum DurationText {
+    public static func milliseconds(_ value: JSONValue) -> Int64? {
+        if let n = value.intValue { return n > 0 ? Int64(n) : nil }
+        guard let text = value.stringValue else { return nil }
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            if let n = Int64(number), n > 0, n < Int64.max / factor { return n * factor }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+
+/// One logged message: its offset on its channel, its raw JSON `data`, and when it was
+/// published (milliseconds since 1970, for TTLs that survive restarts).
+public struct StoredMessage: Sendable, Equatable {
+    public var offset: UInt64
+    public var data: ByteBuffer
+    public var timestampMilliseconds: Int64
+
+    public init(offset: UInt64, data: ByteBuffer, timestampMilliseconds: Int64) {
+        self.offset = offset
+        self.data = data
+        self.timestampMilliseconds = timestampMilliseconds
+    }
+}
+
+/// What a store holds for one channel.
+public struct StoredChannel: Sendable, Equatable {
+    public var name: String
+    public var epoch: String
+    /// The highest offset ever assigned and written (0 if none).
+    public var lastOffset: UInt64
+    /// Oldest first.
+    public var history: [StoredMessage]
+    public var retained: StoredMessage?
+
+    public init(name: String, epoch: String, lastOffset: UInt64, history: [StoredMessage] = [], retained: StoredMessage? = nil) {
+        self.name = name
+        self.epoch = epoch
+        self.lastOffset = lastOffset
+        self.history = history
+        self.retained = retained
+    }
+}
+
+/// What a store found when it opened.
+public struct StoreRecovery: Sendable {
+    public var channels: [StoredChannel]
+    /// False when the previous run ended without `close()` (a crash or kill -9): messages
+    /// acknowledged without `durable` may be missing, so offsets must not be reused.
+    public var cleanShutdown: Bool
+
+    public init(channels: [StoredChannel], cleanShutdown: Bool) {
+        self.channels = channels
+        self.cleanShutdown = cleanShutdown
+    }
+}
+
+/// One change to the store.
+public enum StoreWrite: Sendable, Equatable {
+    /// Appends a message. With `historyLimit > 0` it joins the channel's history, which is then
+    /// trimmed to the newest `historyLimit`; with `retain` it becomes the retained value.
+    case append(channel: String, epoch: String, message: StoredMessage, historyLimit: Int, retain: Bool)
+    /// Drops history entries published before the given time.
+    case trimHistory(channel: String, before: Int64)
+    /// Forgets the retained value if it is the one at `offset` (TTL expiry).
+    case dropRetained(channel: String, offset: UInt64)
+}
+
+/// Persistence for retained messages, history, offsets and epochs.
+///
+/// The broker keeps the authoritative copy in memory and writes behind, in batches (group
+/// commit), so delivery never waits on the store, except for `durable` channels, whose
+/// publishes are acknowledged only once `write` returns. `HeraldSQLite` is the embedded
+/// default; `InMemoryMessageStore` is its twin for tests, and one conformance suite runs
+/// against both.
+public protocol MessageStore: Sendable {
+    /// Opens the store and returns everything in it.
+    func open() async throws -> StoreRecovery
+    /// Applies `writes` atomically and durably; returns once they are committed.
+    func write(_ writes: [StoreWrite]) async throws
+    /// Records a clean shutdown and releases the store.
+    func close() async throws
+}

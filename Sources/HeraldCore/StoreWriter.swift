@@ -1,0 +1,82 @@
+import Logging
+import Synchronization
+
+/// Writes behind the hot path: publishes append to a queue under a short lock, and one task
+/// commits whatever has gathered in a single `MessageStore.write` (group commit). Durable
+/// publishes pass a callback that runs once their batch is committed.
+final class StoreWriter: Sendable {
+    typealias Completion = @Sendable (Bool) -> Void
+
+    struct Pending {
+        var writes: [StoreWrite] = []
+        var completions: [Completion] = []
+        var signalled = false
+        var finished = false
+    }
+
+    let store: any MessageStore
+    let logger: Logger
+    let pending = Mutex(Pending())
+    let signal: AsyncStream<Void>.Continuation
+    let wakeups: AsyncStream<Void>
+    let commits = Atomic<Int>(0)
+    let committedWrites = Atomic<Int>(0)
+    let failures = Atomic<Int>(0)
+
+    init(store: any MessageStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        (wakeups, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func enqueue(_ writes: [StoreWrite], onCommit: Completion? = nil) {
+        let wake = pending.withLock { p -> Bool in
+            guard !p.finished else { return false }
+            p.writes.append(contentsOf: writes)
+            if let onCommit { p.completions.append(onCommit) }
+            defer { p.signalled = true }
+            return !p.signalled
+        }
+        if wake { signal.yield() }
+    }
+
+    /// Commits batches until `finish()`, then commits what is left and returns.
+    func run() async {
+        for await _ in wakeups {
+            await drain()
+            if pending.withLock({ $0.finished && $0.writes.isEmpty }) { break }
+        }
+        await drain()
+    }
+
+    func finish() {
+        pending.withLock { $0.finished = true }
+        signal.yield()
+        signal.finish()
+    }
+
+    private func drain() async {
+        while true {
+            let (writes, completions) = pending.withLock { p -> ([StoreWrite], [Completion]) in
+                defer {
+                    p.writes.removeAll(keepingCapacity: true)
+                    p.completions.removeAll(keepingCapacity: true)
+                    p.signalled = false
+                }
+                return (p.writes, p.completions)
+            }
+            if writes.isEmpty && completions.isEmpty { return }
+            var ok = true
+            do {
+                try await store.write(writes)
+                commits.add(1, ordering: .relaxed)
+                committedWrites.add(writes.count, ordering: .relaxed)
+            } catch {
+                ok = false
+                failures.add(1, ordering: .relaxed)
+                logger.error("message store write failed", metadata: ["error": "\(error)", "writes": "\(writes.count)"])
+            }
+            for completion in completions { completion(ok) }
+        }
+    }
+}

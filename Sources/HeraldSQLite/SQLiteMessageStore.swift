@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+import HeraldCore
+import NIOCore
+import Synchronization
+
+/// The embedded default `MessageStore`: SQLite through GRDB, in WAL mode with
+/// `synchronous = FULL`, so a committed write survives a crash of the process or the machine.
+///
+/// The broker calls `write` from one task with everything gathered since the last commit
+/// (group commit), so the cost of a commit is shared by many messages.
+public final class SQLiteMessageStore: MessageStore {
+    public let path: String
+    let pool = Mutex<DatabasePool?>(nil)
+    /// Epoch per channel as last written, so appends need no lookup.
+    let epochs = Mutex<[String: String]>([:])
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        // Shipped migrations are never edited; add new ones below.
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE channel (
+                    name TEXT PRIMARY KEY NOT NULL,
+                    epoch TEXT NOT NULL,
+                    last_offset INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE message (
+                    channel TEXT NOT NULL,
+                    offset INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    created_ms INTEGER NOT NULL,
+                    PRIMARY KEY (channel, offset)
+                ) WITHOUT ROWID;
+                CREATE TABLE retained (
+                    channel TEXT PRIMARY KEY NOT NULL,
+                    offset INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    created_ms INTEGER NOT NULL
+                ) WITHOUT ROWID;
+                CREATE TABLE meta (
+                    key TEXT PRIMARY KEY NOT NULL,
+                    value TEXT NOT NULL
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+
+    func database() throws -> DatabasePool {
+        guard let pool = pool.withLock({ $0 }) else { throw StoreClosed(path: path) }
+        return pool
+    }
+
+    struct StoreClosed: Error, CustomStringConvertible {
+        var path: String
+        var description: String { "message store \(path) is not open" }
+    }
+
+    public func open() async throws -> StoreRecovery {
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+        let recovery = try await pool.write { db -> StoreRecovery in
+            let clean = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'clean_shutdown'") ?? "1"
+            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('clean_shutdown', '0') ON CONFLICT(key) DO UPDATE SET value = '0'")
+            var channels: [StoredChannel] = []
+            for row in try Row.fetchAll(db, sql: "SELECT name, epoch, last_offset FROM channel ORDER BY name") {
+                let name: String = row["name"]
+                let history = try Row.fetchAll(db, sql: "SELECT offset, data, created_ms FROM message WHERE channel = ? ORDER BY offset", arguments: [name]).map(Self.message)
+                let retained = try Row.fetchOne(db, sql: "SELECT offset, data, created_ms FROM retained WHERE channel = ?", arguments: [name]).map(Self.message)
+                channels.append(StoredChannel(name: name, epoch: row["epoch"], lastOffset: UInt64(row["last_offset"] as Int64), history: history, retained: retained))
+            }
+            return StoreRecovery(channels: channels, cleanShutdown: clean == "1")
+        }
+        epochs.withLock { map in
+            for channel in recovery.channels { map[channel.name] = channel.epoch }
+        }
+        self.pool.withLock { $0 = pool }
+        return recovery
+    }
+
+    static func message(_ row: Row) -> StoredMessage {
+        let data: Data = row["data"]
+        return StoredMessage(offset: UInt64(row["offset"] as Int64), data: ByteBuffer(bytes: data), timestampMilliseconds: row["created_ms"])
+    }
+
+    public func write(_ writes: [StoreWrite]) async throws {
+        guard !writes.isEmpty else { return }
+        let pool = try database()
+        let known = epochs.withLock { $0 }
+        let changed = try await pool.write { db -> [String: String] in
+            var epochs = known
+            var trims: [String: Int] = [:]
+            for write in writes {
+                switch write {
+                case .append(let channel, let epoch, let message, let historyLimit, let retain):
+                    if epochs[channel] != epoch {
+                        // A new life of the channel: its old history is gone.
+                        try db.execute(sql: "DELETE FROM message WHERE channel = ?", arguments: [channel])
+                        try db.execute(sql: "DELETE FROM retained WHERE channel = ?", arguments: [channel])
+                        try db.execute(sql: "INSERT INTO channel (name, epoch, last_offset) VALUES (?, ?, 0) ON CONFLICT(name) DO UPDATE SET epoch = excluded.epoch, last_offset = 0", arguments: [channel, epoch])
+                        epochs[channel] = epoch
+                    }
+                    let offset = Int64(message.offset)
+                    let data = Data(message.data.readableBytesView)
+                    try db.cachedStatement(sql: "UPDATE channel SET last_offset = max(last_offset, ?) WHERE name = ?").execute(arguments: [offset, channel])
+                    if historyLimit > 0 {
+                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO message (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
+                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
+                        trims[channel] = historyLimit
+                    }
+                    if retain {
+                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
+                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
+                    }
+                case .trimHistory(let channel, let before):
+                    try db.execute(sql: "DELETE FROM message WHERE channel = ? AND created_ms < ?", arguments: [channel, before])
+                case .dropRetained(let channel, let offset):
+                    try db.execute(sql: "DELETE FROM retained WHERE channel = ? AND offset = ?", arguments: [channel, Int64(offset)])
+                }
+            }
+            // Keep the newest `historyLimit` per channel: once per channel per commit.
+            for (channel, limit) in trims {
+                try db.cachedStatement(sql: """
+                    DELETE FROM message WHERE channel = ? AND offset < (
+                        SELECT offset FROM message WHERE channel = ? ORDER BY offset DESC LIMIT 1 OFFSET ?)
+                    """).execute(arguments: [channel, channel, limit - 1])
+            }
+            return epochs
+        }
+        epochs.withLock { $0 = changed }
+    }
+
+    public func close() async throws {
+        guard let pool = self.pool.withLock({ $0 }) else { return }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE meta SET value = '1' WHERE key = 'clean_shutdown'")
+        }
+        try pool.close()
+        self.pool.withLock { $0 = nil }
+    }
+}
