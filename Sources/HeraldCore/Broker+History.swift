@@ -163,7 +163,11 @@ extension Broker {
             guard let position = ReplayPosition(value) else {
                 throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Invalid replay position"), ext: JSONObject())
             }
-            if position == .newOnly { continue }
+            if position == .newOnly {
+                // Only new messages: no retained value either.
+                plan[pattern.rawValue] = .newOnly
+                continue
+            }
             guard pattern.kind == .literal, let name = ChannelName(pattern.rawValue) else {
                 throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Replay needs a channel name, not a wildcard"), ext: JSONObject())
             }
@@ -200,7 +204,8 @@ extension Broker {
         let now = clock.nowMillisecondsSince1970()
         var out: [ByteBuffer] = []
         for pattern in patterns {
-            if let position = plan[pattern.rawValue], let name = ChannelName(pattern.rawValue), let log = state.tree.find(name) {
+            if let position = plan[pattern.rawValue] {
+                guard let name = ChannelName(pattern.rawValue), let log = state.tree.find(name) else { continue }
                 let after: UInt64
                 switch position {
                 case .newOnly: continue

@@ -237,7 +237,7 @@ extension Broker {
                 let error = session.isClosed ? BayeuxError.unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
                 return .failure(ReplayRefusal(error: error, ext: JSONObject()))
             }
-            if !plan.isEmpty {
+            if plan.values.contains(where: { $0 != .newOnly }) {
                 reply["ext"] = .object(JSONObject([("herald", .object(JSONObject([("recovered", .bool(true))])))]))
             }
             return .success(session.enqueueCatchUp(catchUp(patterns, plan: plan, state: &state)))

@@ -6,8 +6,13 @@ import Synchronization
 /// A clock the test moves by hand.
 final class ManualClock: BrokerClock {
     let now = Atomic<UInt64>(1_000_000_000)
+    let wall = Atomic<Int64>(1_700_000_000_000)
     func nowNanoseconds() -> UInt64 { now.load(ordering: .relaxed) }
-    func advance(milliseconds: Int) { now.add(UInt64(milliseconds) * 1_000_000, ordering: .relaxed) }
+    func nowMillisecondsSince1970() -> Int64 { wall.load(ordering: .relaxed) }
+    func advance(milliseconds: Int) {
+        now.add(UInt64(milliseconds) * 1_000_000, ordering: .relaxed)
+        wall.add(Int64(milliseconds), ordering: .relaxed)
+    }
 }
 
 /// An in-memory connection: what a transport would have written, as parsed JSON.

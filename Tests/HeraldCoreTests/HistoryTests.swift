@@ -1,0 +1,242 @@
+import HeraldCore
+import HeraldProtocol
+import NIOCore
+import Testing
+
+/// Retained values, offsets, epochs, TTLs and replay, through the broker with in-memory
+/// connections (the live tests repeat the important ones over real sockets).
+@Suite struct HistoryTests {
+    static func table(_ json: String) -> ChannelOptionsTable {
+        try! ChannelOptionsTable.parse(JSONParser.parse(json).objectValue!)
+    }
+
+    static let stocks = table(#"{"/stocks/**": {"retain": true, "historySize": 5, "historyTTL": "1m", "retainedTTL": "30s", "persist": true}, "/plain/*": {}}"#)
+
+    func broker(_ table: ChannelOptionsTable = stocks, store: (any MessageStore)? = nil, clock: ManualClock = ManualClock()) -> Broker {
+        var configuration = BrokerConfiguration()
+        configuration.channels = table
+        return Broker(configuration: configuration, store: store, clock: clock)
+    }
+
+    func offsets(_ values: [JSONValue]) -> [Int?] { values.map { $0["ext"]?["herald"]?["offset"]?.intValue } }
+
+    @Test func optionsParsingAndSpecificity() throws {
+        let table = Self.table(#"{"/a/**": {"historySize": 1}, "/a/*": {"historySize": 2}, "/a/b": {"historySize": 3}, "/a/b/**": {"historySize": 4}, "/**": {"retain": true}}"#)
+        #expect(table.options(for: ChannelName("/a/b")!)?.historySize == 3)
+        #expect(table.options(for: ChannelName("/a/c")!)?.historySize == 2)
+        #expect(table.options(for: ChannelName("/a/b/c")!)?.historySize == 4)
+        #expect(table.options(for: ChannelName("/a/c/d")!)?.historySize == 1)
+        #expect(table.options(for: ChannelName("/z")!)?.retain == true)
+        let durable = Self.table(#"{"/d": {"historySize": 1, "durable": true, "historyTTL": "500ms", "retainedTTL": 1500}}"#)
+        let options = try #require(durable.options(for: ChannelName("/d")!))
+        #expect(options.persist)
+        #expect(options.historyTTLMilliseconds == 500)
+        #expect(options.retainedTTLMilliseconds == 1500)
+        for bad in [#"{"/a": {"retain": 1}}"#, #"{"/a": {"historySize": -1}}"#, #"{"/a": {"bogus": true}}"#, #"{"/a/*/b": {}}"#, #"{"/meta/**": {}}"#, #"{"/a": {"historyTTL": "soon"}}"#] {
+            #expect(throws: ChannelOptionsTable.ParseError.self) { try ChannelOptionsTable.parse(JSONParser.parse(bad).objectValue!) }
+        }
+    }
+
+    @Test func offsetsAndEpochGoInExt() {
+        let b = broker()
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.subscribe("/stocks/AAPL")
+        for p in 1...3 { _ = sub.publish("/stocks/AAPL", #"{"p":\#(p)}"#) }
+        _ = sub.publish("/plain/x", "0")
+        #expect(offsets(sub.pushed.prefix(3).map { $0 }) == [1, 2, 3])
+        let epochs = Set(sub.pushed.prefix(3).compactMap { $0["ext"]?["herald"]?["epoch"]?.stringValue })
+        #expect(epochs.count == 1)
+        #expect(sub.pushed[0]["data"] == (try! JSONParser.parse(#"{"p":1}"#)))
+    }
+
+    @Test func retainedValueComesFirstThenLive() {
+        let b = broker()
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        for p in 1...3 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        _ = pub.publish("/stocks/MSFT", "10")
+        _ = pub.publish("/stocks/eu/SAP", "20")
+        var exact = CoreClient(b)
+        _ = exact.connected()
+        _ = exact.subscribe("/stocks/AAPL")
+        var single = CoreClient(b)
+        _ = single.connected()
+        _ = single.subscribe("/stocks/*")
+        var deep = CoreClient(b)
+        _ = deep.connected()
+        _ = deep.subscribe("/stocks/**")
+        _ = pub.publish("/stocks/AAPL", "4")
+        #expect(exact.pushed.map { $0["data"] } == [.number("3"), .number("4")])
+        #expect(exact.pushed[0]["ext"]?["herald"]?["retained"] == .bool(true))
+        #expect(exact.pushed[1]["ext"]?["herald"]?["retained"] == nil)
+        #expect(offsets(exact.pushed) == [3, 4])
+        #expect(single.pushed.map { $0["channel"]?.stringValue } == ["/stocks/AAPL", "/stocks/MSFT", "/stocks/AAPL"])
+        #expect(deep.pushed.map { $0["channel"]?.stringValue } == ["/stocks/AAPL", "/stocks/MSFT", "/stocks/eu/SAP", "/stocks/AAPL"])
+    }
+
+    @Test func wildcardOverTenThousandRetainedChannels() {
+        let b = broker()
+        for i in 0..<10_000 {
+            _ = try! b.publish(ChannelName("/stocks/s\(i)")!, json: String(i))
+        }
+        _ = try! b.publish(ChannelName("/other/x")!, json: "0")
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        #expect(sub.subscribe("/stocks/*")["successful"] == .bool(true))
+        #expect(sub.pushed.count == 10_000)
+        #expect(Set(sub.pushed.compactMap { $0["data"]?.intValue }).count == 10_000)
+    }
+
+    @Test func ttlsExpireRetainedValuesAndHistory() {
+        let clock = ManualClock()
+        let b = broker(clock: clock)
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        _ = pub.publish("/stocks/AAPL", "1")
+        clock.advance(milliseconds: 31_000)
+        _ = pub.publish("/stocks/MSFT", "2")
+        var late = CoreClient(b)
+        _ = late.connected()
+        _ = late.subscribe("/stocks/*")
+        // AAPL's retained value is 31 s old: past retainedTTL (30 s), so not served as live.
+        #expect(late.pushed.map { $0["channel"]?.stringValue } == ["/stocks/MSFT"])
+        // History keeps AAPL's message until historyTTL (1 min).
+        var replay = CoreClient(b)
+        _ = replay.connected()
+        _ = replay.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replay.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        #expect(replay.pushed.map { $0["data"] } == [.number("1")])
+        clock.advance(milliseconds: 30_000)
+        b.expireSessions()
+        var after = CoreClient(b)
+        _ = after.connected()
+        _ = after.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(after.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        #expect(after.pushed.isEmpty)
+    }
+
+    @Test func replayPositions() throws {
+        let b = broker()
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        for p in 1...8 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        func subscribe(_ replay: String) -> (JSONValue, [JSONValue]) {
+            var c = CoreClient(b)
+            _ = c.connected()
+            let reply = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":\#(replay)}}}]"#)
+            return (reply, c.pushed)
+        }
+        let (newOnly, none) = subscribe("-1")
+        #expect(newOnly["successful"] == .bool(true))
+        #expect(none.isEmpty)
+        // -2: all of history (size 5), oldest first.
+        let (all, history) = subscribe("-2")
+        #expect(all["ext"]?["herald"]?["recovered"] == .bool(true))
+        #expect(offsets(history) == [4, 5, 6, 7, 8])
+        let epoch = try #require(history[0]["ext"]?["herald"]?["epoch"]?.stringValue)
+        #expect(offsets(subscribe("6").1) == [7, 8])
+        #expect(offsets(subscribe(#"{"offset":3,"epoch":"\#(epoch)"}"#).1) == [4, 5, 6, 7, 8])
+        #expect(subscribe("8").1.isEmpty)
+
+        let (expired, nothing) = subscribe("2")
+        #expect(expired["successful"] == .bool(false))
+        #expect(expired["error"] == .string("410:/stocks/AAPL,2:Replay position expired"))
+        #expect(expired["ext"]?["herald"]?["recovered"] == .bool(false))
+        #expect(expired["ext"]?["herald"]?["oldestOffset"] == .number("4"))
+        #expect(expired["ext"]?["herald"]?["latestOffset"] == .number("8"))
+        #expect(nothing.isEmpty)
+        #expect(subscribe("9").0["error"] == .string("410:/stocks/AAPL,9:Replay position expired"))
+
+        let (otherEpoch, _) = subscribe(#"{"offset":7,"epoch":"feedface"}"#)
+        #expect(otherEpoch["error"] == .string("409:/stocks/AAPL,feedface:Epoch changed"))
+        #expect(otherEpoch["ext"]?["herald"]?["epoch"] == .string(epoch))
+        #expect(subscribe(#""x""#).0["error"] == .string("400:/stocks/AAPL:Invalid replay position"))
+    }
+
+    @Test func replayRefusalsForWildcardsAndChannelsWithoutHistory() {
+        let b = broker(Self.table(#"{"/r/**": {"retain": true}, "/h/**": {"historySize": 3}}"#))
+        var c = CoreClient(b)
+        _ = c.connected()
+        let wildcard = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":"/h/*","ext":{"replay":{"/h/*":-2}}}]"#)
+        #expect(wildcard["error"] == .string("400:/h/*:Replay needs a channel name, not a wildcard"))
+        let noHistory = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":"/r/x","ext":{"replay":{"/r/x":-2}}}]"#)
+        #expect(noHistory["error"] == .string("400:/r/x:Channel keeps no history"))
+        #expect(b.subscriptionCount == 0)
+    }
+
+    @Test func handshakeReplayAppliesToLaterSubscribes() {
+        let b = broker()
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        for p in 1...3 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        var c = CoreClient(b)
+        let hs = c.sendOne(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"ext":{"replay":{"/stocks/AAPL":1}}}]"#)
+        #expect(hs["ext"]?["replay"] == .bool(true))
+        c.clientId = hs["clientId"]!.stringValue!
+        _ = c.connect()
+        #expect(c.subscribe("/stocks/AAPL")["successful"] == .bool(true))
+        #expect(offsets(c.pushed) == [2, 3])
+    }
+
+    /// A restarted broker on the same store serves the same retained values and history, in
+    /// the same epoch, and continues the offsets.
+    @Test(arguments: [true, false])
+    func restartRestoresState(cleanShutdown: Bool) async throws {
+        let store = InMemoryMessageStore()
+        let first = broker(store: store)
+        try await first.restore()
+        let writer = Task { await first.runStoreWriter() }
+        var pub = CoreClient(first)
+        _ = pub.connected()
+        for p in 1...3 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        _ = pub.publish("/plain/x", "0")
+        let epoch = pub.connection.pushed.first?["ext"]?["herald"]?["epoch"]
+        if cleanShutdown {
+            await first.closeStore()
+        } else {
+            // Let the writer commit, then "crash".
+            while first.storeStatistics.writes < 3 { try await Task.sleep(for: .milliseconds(5)) }
+            store.crash()
+        }
+        writer.cancel()
+
+        let second = broker(store: store)
+        try await second.restore()
+        var sub = CoreClient(second)
+        _ = sub.connected()
+        let reply = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        #expect(reply["successful"] == .bool(true))
+        #expect(offsets(sub.pushed) == [1, 2, 3])
+        _ = epoch
+        var retained = CoreClient(second)
+        _ = retained.connected()
+        _ = retained.subscribe("/stocks/*")
+        #expect(retained.pushed.map { $0["data"] } == [.number("3")])
+        _ = sub.publish("/stocks/AAPL", "4")
+        let next = sub.pushed.last?["ext"]?["herald"]?["offset"]?.intValue
+        #expect(next == (cleanShutdown ? 4 : 4 + Int(Broker.offsetGapAfterCrash)))
+        #expect(sub.pushed.last?["ext"]?["herald"]?["epoch"] == sub.pushed.first?["ext"]?["herald"]?["epoch"])
+    }
+
+    @Test func durablePublishRepliesAfterCommit() async throws {
+        let store = InMemoryMessageStore()
+        let b = broker(Self.table(#"{"/orders/*": {"historySize": 10, "durable": true}}"#), store: store)
+        try await b.restore()
+        var c = CoreClient(b)
+        _ = c.connected()
+        let (replies, result) = c.send(#"[{"channel":"/orders/1","clientId":"\#(c.clientId)","data":1,"id":"a"},{"channel":"/orders/2","clientId":"\#(c.clientId)","data":2,"id":"b"}]"#)
+        #expect(replies.count == 2)
+        let gate = try #require(result.commitGate)
+        // Nothing committed yet: the writer has not run.
+        #expect(store.commitCount == 0)
+        let committed = AsyncStream<[Int: ByteBuffer]>.makeStream()
+        gate.whenCommitted { committed.continuation.yield($0); committed.continuation.finish() }
+        let writer = Task { await b.runStoreWriter() }
+        var iterator = committed.stream.makeAsyncIterator()
+        let replacements = await iterator.next()
+        #expect(replacements?.isEmpty == true)
+        // Group commit: both publishes in one write.
+        #expect(store.commitCount == 1)
+        await b.closeStore()
+        writer.cancel()
+    }
+}
