@@ -26,8 +26,12 @@ public struct BrokerService: Service {
             }
         } onCancel: {}
         broker.logger.info("broker shutting down", metadata: ["sessions": "\(broker.sessionCount)"])
-        broker.shutdown()
-        await broker.closeStore()
+        // Outside this (possibly cancelled) task: the store's final commit must not be
+        // cancelled with it.
+        await Task {
+            broker.shutdown()
+            await broker.closeStore()
+        }.value
         await writer.value
         let stats = broker.storeStatistics
         if stats.commits > 0 {

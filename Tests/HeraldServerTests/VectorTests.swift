@@ -136,7 +136,17 @@ struct Vector: Sendable {
 
     func apply(to configuration: inout BrokerConfiguration) throws(VectorFailure) {
         for (key, value) in brokerConfiguration.members {
-            if let path = Self.intFields[key], let int = value.intValue {
+            if key == "channels" {
+                // Channel options by pattern, as in a configuration file's `channels` object.
+                guard let object = value.objectValue else {
+                    throw VectorFailure("brokerConfiguration.channels must be an object, is \(value.jsonText)")
+                }
+                do {
+                    configuration.channels = try ChannelOptionsTable.parse(object)
+                } catch {
+                    throw VectorFailure("brokerConfiguration.\(error.description)")
+                }
+            } else if let path = Self.intFields[key], let int = value.intValue {
                 configuration[keyPath: path] = int
             } else if let path = Self.boolFields[key], let bool = value.boolValue {
                 configuration[keyPath: path] = bool

@@ -76,8 +76,9 @@ actor BayeuxTestClient {
 
     // MARK: Operations
 
-    func subscribe(_ subscription: String) async throws -> JSONValue {
-        try await request(#"{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"\#(subscription)","id":"\#(makeId())"}"#)
+    func subscribe(_ subscription: String, ext: String? = nil) async throws -> JSONValue {
+        let extField = ext.map { ",\"ext\":" + $0 } ?? ""
+        return try await request(#"{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"\#(subscription)","id":"\#(makeId())"\#(extField)}"#)
     }
 
     func unsubscribe(_ subscription: String) async throws -> JSONValue {

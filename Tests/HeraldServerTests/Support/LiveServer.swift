@@ -17,6 +17,7 @@ struct LiveServer {
 
     static func start(
         clock: any BrokerClock = SystemBrokerClock(),
+        store: (any MessageStore)? = nil,
         broker configure: (inout BrokerConfiguration) -> Void = { _ in },
         server configureServer: (inout ServerConfiguration) -> Void = { _ in }
     ) async throws -> LiveServer {
@@ -29,27 +30,31 @@ struct LiveServer {
         configureServer(&serverConfiguration)
         var logger = Logger(label: "herald.test")
         logger.logLevel = .critical
-        let broker = Broker(configuration: brokerConfiguration, clock: clock, logger: logger)
+        let broker = Broker(configuration: brokerConfiguration, store: store, clock: clock, logger: logger)
+        try await broker.restore()
         let server = HeraldServer(broker: broker, configuration: serverConfiguration, eventLoopGroup: group, logger: logger)
         let address = try await server.start()
         let housekeeping = Task { try await BrokerService(broker: broker).run() }
         return LiveServer(broker: broker, server: server, port: address.port!, housekeeping: housekeeping)
     }
 
+    /// Stops like a graceful shutdown: connections, then the store (committed and closed).
     func stop() async {
-        housekeeping.cancel()
         await server.shutdown()
+        housekeeping.cancel()
+        _ = await housekeeping.result
     }
 }
 
 /// Runs `body` against a fresh server and always stops it.
 func withLiveServer<T>(
     clock: any BrokerClock = SystemBrokerClock(),
+    store: (any MessageStore)? = nil,
     broker configure: (inout BrokerConfiguration) -> Void = { _ in },
     server configureServer: (inout ServerConfiguration) -> Void = { _ in },
     _ body: (LiveServer) async throws -> T
 ) async throws -> T {
-    let live = try await LiveServer.start(clock: clock, broker: configure, server: configureServer)
+    let live = try await LiveServer.start(clock: clock, store: store, broker: configure, server: configureServer)
     do {
         let result = try await body(live)
         await live.stop()
