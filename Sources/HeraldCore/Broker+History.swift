@@ -126,11 +126,16 @@ extension Broker {
 
     /// Publishes to a logged channel: assigns the offset, logs, writes behind, and routes, all
     /// under the logs lock.
-    func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> (delivered: Int, awaitingCommit: Bool) {
+    func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
+            if options.isPersisted, let writer, writer.isFinished {
+                // The store is closing: an offset handed out now could not be written, and the
+                // next start would hand it out again.
+                return PublishOutcome(delivered: 0, awaitingCommit: false, refused: true)
+            }
             let log = log(delivery.channel, options: options, in: &state)
-            _ = log.expire(nowMilliseconds: now)
+            expire(log, now: now)
             let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now)
             log.nextOffset += 1
             log.append(message)
@@ -144,8 +149,14 @@ extension Broker {
                 writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyLimit: options.historySize, retain: options.retain)], onCommit: waiter)
                 awaiting = waiter != nil
             }
-            return (route(delivery), awaiting)
+            return PublishOutcome(delivered: route(delivery), awaitingCommit: awaiting, refused: false)
         }
+    }
+
+    /// Applies `log`'s TTLs and mirrors them in the store. Lock `logs` first.
+    func expire(_ log: ChannelLog, now: Int64) {
+        let writes = log.expire(nowMilliseconds: now)
+        if !writes.isEmpty, log.options.isPersisted { writer?.enqueue(writes) }
     }
 
     /// A replay request that cannot be honoured without a gap: the reply says so.
@@ -175,7 +186,7 @@ extension Broker {
                 throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Channel keeps no history"), ext: JSONObject())
             }
             let log = log(name, options: options, in: &state)
-            _ = log.expire(nowMilliseconds: clock.nowMillisecondsSince1970())
+            expire(log, now: clock.nowMillisecondsSince1970())
             if case .after(let offset, let epoch) = position {
                 func refusal(_ error: BayeuxError) -> ReplayRefusal {
                     var herald = JSONObject()
@@ -189,8 +200,12 @@ extension Broker {
                 if let epoch, epoch != log.epoch {
                     throw refusal(BayeuxError(code: 409, args: [name.rawValue, epoch], message: "Epoch changed"))
                 }
-                if offset < log.oldestResumableOffset || offset > log.lastOffset {
+                if offset < log.oldestResumableOffset {
                     throw refusal(BayeuxError(code: 410, args: [name.rawValue, String(offset)], message: "Replay position expired"))
+                }
+                if offset > log.lastOffset {
+                    // Ahead of the channel: from another server, or lost in a crash.
+                    throw refusal(BayeuxError(code: 410, args: [name.rawValue, String(offset)], message: "Replay position unknown"))
                 }
             }
             plan[pattern.rawValue] = position
@@ -203,6 +218,14 @@ extension Broker {
     func catchUp(_ patterns: [ChannelPattern], plan: [String: ReplayPosition], state: inout LogState) -> [ByteBuffer] {
         let now = clock.nowMillisecondsSince1970()
         var out: [ByteBuffer] = []
+        // Each channel catches up once, however many of the patterns match it (as live
+        // messages are delivered once); a replayed channel gets no retained value on top.
+        var done = Set<String>()
+        for pattern in patterns {
+            if let position = plan[pattern.rawValue], position != .newOnly {
+                done.insert(pattern.rawValue)
+            }
+        }
         for pattern in patterns {
             if let position = plan[pattern.rawValue] {
                 guard let name = ChannelName(pattern.rawValue), let log = state.tree.find(name) else { continue }
@@ -217,8 +240,8 @@ extension Broker {
                 }
                 continue
             }
-            for log in state.tree.matching(pattern) {
-                _ = log.expire(nowMilliseconds: now)
+            for log in state.tree.matching(pattern) where done.insert(log.name.rawValue).inserted {
+                expire(log, now: now)
                 if let retained = log.retained {
                     out.append(log.delivery(retained, retained: true).encoded(allocator: allocator))
                 }

@@ -112,7 +112,7 @@ extension Broker {
         reply["clientId"] = .string(session.id)
         reply["successful"] = .bool(true)
         reply["advice"] = retryAdvice.json
-        if message.ext?["replay"] != nil {
+        if let replay = message.ext?["replay"], replay == .bool(true) || replay.objectValue != nil, logsChannels {
             // Salesforce's negotiation: the server confirms that it honours `ext.replay`.
             reply["ext"] = .object(JSONObject([("replay", .bool(true))]))
         }
@@ -210,7 +210,9 @@ extension Broker {
             if !pattern.isService { patterns.append(pattern) }
         }
         session.touch(expiresAt: expiry(clock.nowNanoseconds()))
-        if subscribing && logsChannels {
+        // With replay asked for, go the catch-up way even when nothing is logged, so that the
+        // request is refused plainly rather than ignored.
+        if subscribing && (logsChannels || message.ext?["replay"] != nil || session.replayPositions != nil) {
             return subscribeWithCatchUp(message, reply: reply, patterns: patterns, session: session)
         }
         guard apply(patterns, to: session, subscribing: subscribing) else {
@@ -329,6 +331,9 @@ extension Broker {
                 result.commitGate = gate
             } else {
                 gate.complete(replyIndex: index, failure: nil)
+            }
+            if outcome.refused {
+                return failed(reply, .publishFailed("the server is shutting down"), advice: nil)
             }
         }
         reply["successful"] = .bool(true)

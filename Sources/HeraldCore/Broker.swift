@@ -80,15 +80,23 @@ public final class Broker: Sendable {
         publish(delivery, onCommit: nil).delivered
     }
 
+    struct PublishOutcome {
+        var delivered: Int
+        /// `onCommit` will run (a `durable` channel with a store).
+        var awaitingCommit: Bool
+        /// Not published: the store is closing.
+        var refused: Bool
+    }
+
     /// Publishes; for a `durable` channel with a store, `onCommit` runs once the message is
     /// committed and `awaitingCommit` is true.
-    func publish(_ delivery: Delivery, onCommit: StoreWriter.Completion?) -> (delivered: Int, awaitingCommit: Bool) {
+    func publish(_ delivery: Delivery, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         var delivery = delivery
         for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
         if logsChannels, let options = configuration.channels.options(for: delivery.channel), options.isLogged {
             return publishLogged(delivery, options: options, onCommit: onCommit)
         }
-        return (route(delivery), false)
+        return PublishOutcome(delivered: route(delivery), awaitingCommit: false, refused: false)
     }
 
     /// Queues `delivery`, encoded once, for every subscriber of its channel.

@@ -55,6 +55,8 @@ public final class Session: Sendable {
     }
 
     public var pendingBytes: Int { state.withLock { $0.queuedBytes } }
+    /// Whether a `/meta/connect` of this session is being held.
+    public var isHoldingConnect: Bool { state.withLock { $0.held != nil } }
     public var isClosed: Bool { state.withLock { $0.closed } }
     public var connectionType: ConnectionType? { state.withLock { $0.connectionType } }
 
@@ -87,10 +89,9 @@ public final class Session: Sendable {
     func enqueueCatchUp(_ messages: [ByteBuffer]) -> (any SessionSink)? {
         state.withLock { s in
             if s.closed || messages.isEmpty { return nil }
-            for message in messages {
-                s.queue.append(message)
-                s.queuedBytes += message.readableBytes
-            }
+            // Not counted in `queuedBytes`: catch-up is bounded by the channels' history
+            // sizes, and counting it would cut the subscriber off at its next live message.
+            s.queue.append(contentsOf: messages)
             if !s.notified, let sink = s.sink {
                 s.notified = true
                 return sink

@@ -29,6 +29,9 @@ final class StoreWriter: Sendable {
         (wakeups, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// Whether `finish()` was called: nothing more is accepted.
+    var isFinished: Bool { pending.withLock { $0.finished } }
+
     func enqueue(_ writes: [StoreWrite], onCommit: Completion? = nil) {
         let wake = pending.withLock { p -> Bool in
             guard !p.finished else { return false }
@@ -40,9 +43,14 @@ final class StoreWriter: Sendable {
         if wake { signal.yield() }
     }
 
+    /// How long the writer lets writes gather after the first one before committing: a few
+    /// milliseconds turn many small transactions into one (group commit).
+    static let gatherMilliseconds = 2
+
     /// Commits batches until `finish()`, then commits what is left and returns.
     func run() async {
         for await _ in wakeups {
+            try? await Task.sleep(for: .milliseconds(Self.gatherMilliseconds))
             await drain()
             if pending.withLock({ $0.finished && $0.writes.isEmpty }) { break }
         }

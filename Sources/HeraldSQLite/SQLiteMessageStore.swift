@@ -4,19 +4,25 @@ import HeraldCore
 import NIOCore
 import Synchronization
 
-/// The embedded default `MessageStore`: SQLite through GRDB, in WAL mode with
-/// `synchronous = FULL`, so a committed write survives a crash of the process or the machine.
+/// The embedded default `MessageStore`: SQLite through GRDB, in WAL mode.
+///
+/// A committed write survives a crash of the process (kill -9) in either mode. With
+/// `synchronousFull` (what `herald serve` picks when a channel is `durable`) it also survives
+/// a crash of the machine, at the price of an fsync per commit; without it SQLite syncs at
+/// checkpoints only (`synchronous = NORMAL`).
 ///
 /// The broker calls `write` from one task with everything gathered since the last commit
 /// (group commit), so the cost of a commit is shared by many messages.
 public final class SQLiteMessageStore: MessageStore {
     public let path: String
+    public let synchronousFull: Bool
     let pool = Mutex<DatabasePool?>(nil)
     /// Epoch per channel as last written, so appends need no lookup.
     let epochs = Mutex<[String: String]>([:])
 
-    public init(path: String) {
+    public init(path: String, synchronousFull: Bool = true) {
         self.path = path
+        self.synchronousFull = synchronousFull
     }
 
     static var migrator: DatabaseMigrator {
@@ -63,8 +69,9 @@ public final class SQLiteMessageStore: MessageStore {
 
     public func open() async throws -> StoreRecovery {
         var configuration = Configuration()
+        let full = synchronousFull
         configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
@@ -98,7 +105,9 @@ public final class SQLiteMessageStore: MessageStore {
         let known = epochs.withLock { $0 }
         let changed = try await pool.write { db -> [String: String] in
             var epochs = known
-            var trims: [String: Int] = [:]
+            // Per channel: the newest offset written and the history limit, applied once per
+            // commit rather than once per message.
+            var newest: [String: (offset: Int64, limit: Int)] = [:]
             for write in writes {
                 switch write {
                 case .append(let channel, let epoch, let message, let historyLimit, let retain):
@@ -111,11 +120,10 @@ public final class SQLiteMessageStore: MessageStore {
                     }
                     let offset = Int64(message.offset)
                     let data = Data(message.data.readableBytesView)
-                    try db.cachedStatement(sql: "UPDATE channel SET last_offset = max(last_offset, ?) WHERE name = ?").execute(arguments: [offset, channel])
+                    newest[channel] = (max(offset, newest[channel]?.offset ?? 0), historyLimit)
                     if historyLimit > 0 {
                         try db.cachedStatement(sql: "INSERT OR REPLACE INTO message (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
                             .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
-                        trims[channel] = historyLimit
                     }
                     if retain {
                         try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
@@ -127,12 +135,12 @@ public final class SQLiteMessageStore: MessageStore {
                     try db.execute(sql: "DELETE FROM retained WHERE channel = ? AND offset = ?", arguments: [channel, Int64(offset)])
                 }
             }
-            // Keep the newest `historyLimit` per channel: once per channel per commit.
-            for (channel, limit) in trims {
-                try db.cachedStatement(sql: """
-                    DELETE FROM message WHERE channel = ? AND offset < (
-                        SELECT offset FROM message WHERE channel = ? ORDER BY offset DESC LIMIT 1 OFFSET ?)
-                    """).execute(arguments: [channel, channel, limit - 1])
+            for (channel, newest) in newest {
+                try db.cachedStatement(sql: "UPDATE channel SET last_offset = max(last_offset, ?) WHERE name = ?").execute(arguments: [newest.offset, channel])
+                // Keep offsets (newest - limit, newest]: the newest `limit` messages, as offsets
+                // within an epoch are consecutive (except across a crash, see Broker.restore).
+                try db.cachedStatement(sql: "DELETE FROM message WHERE channel = ? AND offset <= ?")
+                    .execute(arguments: [channel, newest.offset - Int64(newest.limit)])
             }
             return epochs
         }

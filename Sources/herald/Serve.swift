@@ -90,7 +90,9 @@ struct Serve: AsyncParsableCommand {
 
         let dataDirectory = setting(dataDir, "DATA_DIR", "./herald-data")
         try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
-        let store = SQLiteMessageStore(path: (dataDirectory as NSString).appendingPathComponent("herald.sqlite"))
+        // fsync every commit only when a channel asks for durable acknowledgements.
+        let anyDurable = brokerConfiguration.channels.entries.contains { $0.options.durable }
+        let store = SQLiteMessageStore(path: (dataDirectory as NSString).appendingPathComponent("herald.sqlite"), synchronousFull: anyDurable)
 
         let broker = Broker(configuration: brokerConfiguration, store: store, logger: logger)
         try await broker.restore()

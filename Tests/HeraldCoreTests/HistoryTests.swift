@@ -144,7 +144,7 @@ import Testing
         #expect(expired["ext"]?["herald"]?["oldestOffset"] == .number("4"))
         #expect(expired["ext"]?["herald"]?["latestOffset"] == .number("8"))
         #expect(nothing.isEmpty)
-        #expect(subscribe("9").0["error"] == .string("410:/stocks/AAPL,9:Replay position expired"))
+        #expect(subscribe("9").0["error"] == .string("410:/stocks/AAPL,9:Replay position unknown"))
 
         let (otherEpoch, _) = subscribe(#"{"offset":7,"epoch":"feedface"}"#)
         #expect(otherEpoch["error"] == .string("409:/stocks/AAPL,feedface:Epoch changed"))

@@ -66,7 +66,7 @@ import Testing
             #expect(wrong["error"] == .string("409:/stocks/T,0000000000000000:Epoch changed"))
             #expect(wrong["ext"]?["herald"]?["recovered"] == .bool(false))
             let future = try await other.subscribe("/stocks/T", ext: #"{"replay":{"/stocks/T":99}}"#)
-            #expect(future["error"] == .string("410:/stocks/T,99:Replay position expired"))
+            #expect(future["error"] == .string("410:/stocks/T,99:Replay position unknown"))
             await client.stop()
             await other.stop()
         }
