@@ -149,7 +149,7 @@ extension Broker {
                 writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyLimit: options.historySize, retain: options.retain)], onCommit: waiter)
                 awaiting = waiter != nil
             }
-            return PublishOutcome(delivered: route(delivery), awaitingCommit: awaiting, refused: false)
+            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: awaiting, refused: false)
         }
     }
 

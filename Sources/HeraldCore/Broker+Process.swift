@@ -210,6 +210,15 @@ extension Broker {
             if !pattern.isService { patterns.append(pattern) }
         }
         session.touch(expiresAt: expiry(clock.nowNanoseconds()))
+        // `ext.herald.maxFrequency`: at most that many updates a second per channel.
+        if let value = message.ext?["herald"]?.objectValue?["maxFrequency"] {
+            guard subscribing, let frequency = value.doubleValue, frequency > 0, frequency <= 1_000 else {
+                return failed(reply, BayeuxError(code: 400, args: ["maxFrequency"], message: "Invalid parameter"), advice: nil)
+            }
+            for pattern in patterns { session.setThrottle(pattern, interval: DeliveryPolicy.interval(frequency)) }
+        } else if !subscribing {
+            for pattern in patterns { session.setThrottle(pattern, interval: nil) }
+        }
         // With replay asked for, go the catch-up way even when nothing is logged, so that the
         // request is refused plainly rather than ignored.
         if subscribing && (logsChannels || message.ext?["replay"] != nil || session.replayPositions != nil) {

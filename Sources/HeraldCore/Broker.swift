@@ -19,6 +19,8 @@ public final class Broker: Sendable {
     let extensions = Mutex<[any BayeuxExtension]>([])
     let services = Mutex<[(ChannelPattern, ServiceHandler)]>([])
     let logs = Mutex(LogState())
+    /// Sessions holding rate-limited messages back.
+    let throttled = Mutex<[ObjectIdentifier: Session]>([:])
     let writer: StoreWriter?
     let writerTask = Mutex<Task<Void, Never>?>(nil)
     public let counters = BrokerCounters()
@@ -93,31 +95,43 @@ public final class Broker: Sendable {
     func publish(_ delivery: Delivery, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         var delivery = delivery
         for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
-        if logsChannels, let options = configuration.channels.options(for: delivery.channel), options.isLogged {
+        let options = logsChannels ? configuration.channels.options(for: delivery.channel) : nil
+        if let options, options.isLogged {
             return publishLogged(delivery, options: options, onCommit: onCommit)
         }
-        return PublishOutcome(delivered: route(delivery), awaitingCommit: false, refused: false)
+        return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
     }
 
-    /// Queues `delivery`, encoded once, for every subscriber of its channel.
-    func route(_ delivery: Delivery) -> Int {
+    /// Queues `delivery`, encoded once, for every subscriber of its channel, under the
+    /// channel's slow-consumer policy and rate limit.
+    func route(_ delivery: Delivery, options: ChannelOptions?) -> Int {
         let subscribers = index.withLock { $0.match(delivery.channel) }
         counters.published.add(1, ordering: .relaxed)
         guard !subscribers.isEmpty else { return 0 }
         let encoded = delivery.encoded(allocator: allocator)
+        let policy = DeliveryPolicy(channel: delivery.channel, options: options)
+        let now = clock.nowNanoseconds()
+        let maxPending = configuration.maxPendingBytesPerSession
         var delivered = 0
+        var dropped = 0
         var slow: [Session] = []
         for session in subscribers {
-            switch session.enqueue(encoded, maxPendingBytes: configuration.maxPendingBytesPerSession) {
-            case .queued: delivered += 1
-            case .notify(let sink):
+            switch session.enqueue(encoded, policy: policy, maxPendingBytes: maxPending, now: now) {
+            case .queued(let d):
                 delivered += 1
+                dropped += d
+            case .notify(let sink, let d):
+                delivered += 1
+                dropped += d
                 sink.messagesAvailable(session)
+            case .throttled(let register):
+                if register { throttled.withLock { $0[ObjectIdentifier(session)] = session } }
             case .overflow: slow.append(session)
             case .closed: break
             }
         }
         counters.delivered.add(delivered, ordering: .relaxed)
+        if dropped > 0 { counters.dropped.add(dropped, ordering: .relaxed) }
         for session in slow {
             counters.slowConsumers.add(1, ordering: .relaxed)
             logger.warning("slow consumer disconnected", metadata: ["session.id": "\(session.id)", "channel.name": "\(delivery.channel)"])
@@ -128,10 +142,29 @@ public final class Broker: Sendable {
 
     /// Delivers a message to one session only (private `/service` replies).
     public func deliver(_ delivery: Delivery, to session: Session) {
-        switch session.enqueue(delivery.encoded(allocator: allocator), maxPendingBytes: configuration.maxPendingBytesPerSession) {
-        case .notify(let sink): sink.messagesAvailable(session)
+        let policy = DeliveryPolicy(channel: delivery.channel, options: nil)
+        switch session.enqueue(delivery.encoded(allocator: allocator), policy: policy, maxPendingBytes: configuration.maxPendingBytesPerSession, now: clock.nowNanoseconds()) {
+        case .notify(let sink, _): sink.messagesAvailable(session)
         case .overflow: removeSession(session, reason: .slowConsumer)
-        case .queued, .closed: break
+        case .queued, .closed, .throttled: break
+        }
+    }
+
+    /// Sends the rate-limited messages whose time has come. Called by `BrokerService` every
+    /// `throttleTickMilliseconds`.
+    public func releaseThrottled() {
+        let now = clock.nowNanoseconds()
+        let waiting = throttled.withLock { Array($0.values) }
+        for session in waiting {
+            var result: (notify: (any SessionSink)?, overflow: Bool, remaining: Bool) = (nil, false, true)
+            // Under the broker's lock so that a concurrent publish re-registers after, not before,
+            // the session is forgotten (lock order: `throttled`, then the session).
+            throttled.withLock { table in
+                result = session.releaseThrottled(now: now, maxPendingBytes: configuration.maxPendingBytesPerSession)
+                if !result.remaining { table[ObjectIdentifier(session)] = nil }
+            }
+            result.notify?.messagesAvailable(session)
+            if result.overflow { removeSession(session, reason: .slowConsumer) }
         }
     }
 
@@ -229,5 +262,7 @@ public final class BrokerCounters: Sendable {
     public let sessionsClosed = Atomic<Int>(0)
     public let sessionsExpired = Atomic<Int>(0)
     public let slowConsumers = Atomic<Int>(0)
+    /// Messages dropped by `dropOldest` or replaced by `conflate`.
+    public let dropped = Atomic<Int>(0)
     public let errors = Atomic<Int>(0)
 }

@@ -25,6 +25,8 @@ public struct BrokerConfiguration: Sendable {
     public var allowAnonymousPublish: Bool = false
     /// How often expired sessions are swept.
     public var sweepIntervalMilliseconds: Int = 1_000
+    /// How often rate-limited (`maxFrequency`) messages are released.
+    public var throttleTickMilliseconds: Int = 20
     /// Options by channel pattern: retained values, history, persistence. Empty by default:
     /// nothing is retained.
     public var channels = ChannelOptionsTable()

@@ -11,17 +11,21 @@ public struct BrokerService: Service {
     }
 
     public func run() async throws {
-        let interval = Duration.milliseconds(broker.configuration.sweepIntervalMilliseconds)
+        let tick = max(1, min(broker.configuration.throttleTickMilliseconds, broker.configuration.sweepIntervalMilliseconds))
+        let ticksPerSweep = max(1, broker.configuration.sweepIntervalMilliseconds / tick)
         let writer = Task { await broker.runStoreWriter() }
         await withTaskCancellationHandler {
             await cancelWhenGracefulShutdown {
+                var ticks = 0
                 while !Task.isCancelled {
                     do {
-                        try await Task.sleep(for: interval)
+                        try await Task.sleep(for: .milliseconds(tick))
                     } catch {
                         break
                     }
-                    broker.expireSessions()
+                    broker.releaseThrottled()
+                    ticks += 1
+                    if ticks % ticksPerSweep == 0 { broker.expireSessions() }
                 }
             }
         } onCancel: {}

@@ -17,6 +17,11 @@ public struct ChannelOptions: Sendable, Equatable {
     public var persist = false
     /// Acknowledge a publish only once it is committed to the store (implies `persist`).
     public var durable = false
+    /// What happens to a subscriber that falls behind (`maxPendingBytesPerSession`).
+    public var slowConsumer = SlowConsumerPolicy.disconnect
+    /// At most this many updates a second per channel to each subscriber, always the latest
+    /// value (Lightstreamer's merge mode). nil: every message.
+    public var maxFrequency: Double?
 
     public init() {}
 
@@ -95,10 +100,20 @@ extension ChannelOptionsTable {
                         throw ParseError(description: "channels.\(key).historySize: expected an integer from 0 to 1000000")
                     }
                     options.historySize = n
+                case "slowConsumer":
+                    guard let text = setting.stringValue, let policy = SlowConsumerPolicy(rawValue: text) else {
+                        throw ParseError(description: "channels.\(key).slowConsumer: expected one of \(SlowConsumerPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    options.slowConsumer = policy
+                case "maxFrequency":
+                    guard let f = setting.doubleValue, f > 0, f <= 1_000 else {
+                        throw ParseError(description: "channels.\(key).maxFrequency: expected updates per second, more than 0 and at most 1000")
+                    }
+                    options.maxFrequency = f
                 case "historyTTL": options.historyTTLMilliseconds = try duration()
                 case "retainedTTL": options.retainedTTLMilliseconds = try duration()
                 default:
-                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable)")
+                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable, slowConsumer, maxFrequency)")
                 }
             }
             if options.durable { options.persist = true }

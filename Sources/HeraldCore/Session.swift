@@ -28,10 +28,29 @@ public final class Session: Sendable {
         var carriesEvents: Bool
     }
 
+    struct Throttled {
+        var message: ByteBuffer
+        var interval: UInt64
+        var policy: DeliveryPolicy
+    }
+
     struct State {
         var subscriptions: [String: ChannelPattern] = [:]
         var queue = Deque<ByteBuffer>()
         var queuedBytes = 0
+        /// Conflating channels: channel → logical position of its pending message in `queue`
+        /// (physical index + `removedFromFront`).
+        var conflated: [String: Int] = [:]
+        var removedFromFront = 0
+        /// The connection could not take more at its last flush: conflating channels replace
+        /// their pending message instead of queueing another.
+        var congested = false
+        /// Per-subscription rate limits (`ext.herald.maxFrequency` on subscribe), by pattern.
+        var throttles: [String: (pattern: ChannelPattern, interval: UInt64)] = [:]
+        /// When each rate-limited channel was last delivered, and its newest held-back message.
+        var lastSent: [String: UInt64] = [:]
+        var throttled: [String: Throttled] = [:]
+        var throttleRegistered = false
         /// The sink has been told about pending messages and has not drained them yet.
         var notified = false
         var sink: (any SessionSink)?
@@ -41,6 +60,59 @@ public final class Session: Sendable {
         var expiresAtNanoseconds: UInt64
         var closed = false
         var connectionType: ConnectionType?
+
+        /// Empties the queue (it was drained or dropped).
+        mutating func resetQueue() {
+            queue.removeAll(keepingCapacity: queue.count <= 64)
+            queuedBytes = 0
+            if !conflated.isEmpty { conflated.removeAll(keepingCapacity: true) }
+            removedFromFront = 0
+            congested = false
+        }
+
+        /// Queues `message` under `policy`, applying the slow-consumer policy at `maxPendingBytes`.
+        mutating func append(_ message: ByteBuffer, policy: DeliveryPolicy, maxPendingBytes: Int) -> EnqueueResult {
+            let size = message.readableBytes
+            let conflating = policy.slowConsumer == .conflate
+            if conflating, congested || queuedBytes + size > maxPendingBytes,
+                let logical = conflated[policy.channel], logical >= removedFromFront
+            {
+                let index = logical - removedFromFront
+                queuedBytes += size - queue[index].readableBytes
+                queue[index] = message
+                return notifyResult(dropped: 1)
+            }
+            var dropped = 0
+            if queuedBytes + size > maxPendingBytes {
+                switch policy.slowConsumer {
+                case .disconnect:
+                    return .overflow
+                case .dropOldest:
+                    while queuedBytes + size > maxPendingBytes, let first = queue.first {
+                        queue.removeFirst()
+                        queuedBytes -= first.readableBytes
+                        removedFromFront += 1
+                        dropped += 1
+                    }
+                case .conflate:
+                    // One pending message per channel: bounded by the number of channels;
+                    // past four times the limit, even that is too much.
+                    if queuedBytes + size > 4 * maxPendingBytes { return .overflow }
+                }
+            }
+            if conflating { conflated[policy.channel] = removedFromFront + queue.count }
+            queue.append(message)
+            queuedBytes += size
+            return notifyResult(dropped: dropped)
+        }
+
+        mutating func notifyResult(dropped: Int) -> EnqueueResult {
+            if !notified, let sink {
+                notified = true
+                return .notify(sink, dropped: dropped)
+            }
+            return .queued(dropped: dropped)
+        }
     }
 
     init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil) {
@@ -63,24 +135,66 @@ public final class Session: Sendable {
     // MARK: Delivery
 
     enum EnqueueResult {
-        case queued
-        case notify(any SessionSink)
+        case queued(dropped: Int)
+        case notify(any SessionSink, dropped: Int)
         case overflow
         case closed
+        /// Held back by a rate limit; `register` asks the broker to release it later.
+        case throttled(register: Bool)
     }
 
     /// Appends an encoded message. The caller notifies the returned sink outside the lock.
-    func enqueue(_ message: ByteBuffer, maxPendingBytes: Int) -> EnqueueResult {
+    func enqueue(_ message: ByteBuffer, policy: DeliveryPolicy, maxPendingBytes: Int, now: UInt64) -> EnqueueResult {
         state.withLock { s in
             if s.closed { return .closed }
-            if s.queuedBytes + message.readableBytes > maxPendingBytes { return .overflow }
-            s.queue.append(message)
-            s.queuedBytes += message.readableBytes
-            if !s.notified, let sink = s.sink {
-                s.notified = true
-                return .notify(sink)
+            var interval = policy.minimumIntervalNanoseconds
+            if !s.throttles.isEmpty {
+                for throttle in s.throttles.values where throttle.interval > interval && throttle.pattern.matches(policy.channelName) {
+                    interval = throttle.interval
+                }
             }
-            return .queued
+            if interval > 0 {
+                if let last = s.lastSent[policy.channel], now &- last < interval {
+                    s.throttled[policy.channel] = Throttled(message: message, interval: interval, policy: policy)
+                    if s.throttleRegistered { return .throttled(register: false) }
+                    s.throttleRegistered = true
+                    return .throttled(register: true)
+                }
+                s.lastSent[policy.channel] = now
+                s.throttled[policy.channel] = nil
+            }
+            return s.append(message, policy: policy, maxPendingBytes: maxPendingBytes)
+        }
+    }
+
+    /// Queues held-back messages whose interval has passed. Returns the sink to notify, and
+    /// whether the session still holds messages back (false: the broker forgets it).
+    func releaseThrottled(now: UInt64, maxPendingBytes: Int) -> (notify: (any SessionSink)?, overflow: Bool, remaining: Bool) {
+        state.withLock { s in
+            var notify: (any SessionSink)?
+            var overflow = false
+            for (channel, held) in s.throttled where now &- (s.lastSent[channel] ?? 0) >= held.interval {
+                s.throttled[channel] = nil
+                s.lastSent[channel] = now
+                switch s.append(held.message, policy: held.policy, maxPendingBytes: maxPendingBytes) {
+                case .notify(let sink, _): notify = sink
+                case .overflow: overflow = true
+                default: break
+                }
+            }
+            if s.throttled.isEmpty { s.throttleRegistered = false }
+            return (notify, overflow, !s.throttled.isEmpty)
+        }
+    }
+
+    /// The connection could not take more: conflating channels now keep one message each.
+    public func markCongested() {
+        state.withLock { $0.congested = true }
+    }
+
+    func setThrottle(_ pattern: ChannelPattern, interval: UInt64?) {
+        state.withLock { s in
+            if let interval { s.throttles[pattern.rawValue] = (pattern, interval) } else { s.throttles[pattern.rawValue] = nil }
         }
     }
 
@@ -111,8 +225,7 @@ public final class Session: Sendable {
             let count = s.queue.count
             if count > 0 {
                 body(&s.queue, s.queuedBytes)
-                s.queue.removeAll(keepingCapacity: s.queue.count <= 64)
-                s.queuedBytes = 0
+                s.resetQueue()
             }
             return count
         }
@@ -129,8 +242,7 @@ public final class Session: Sendable {
     func takeQueue() -> [ByteBuffer] {
         state.withLock { s in
             let events = Array(s.queue)
-            s.queue.removeAll()
-            s.queuedBytes = 0
+            s.resetQueue()
             s.notified = false
             return events
         }
@@ -189,8 +301,7 @@ public final class Session: Sendable {
                 return .immediate(events: [], notify: notify)
             }
             let events = Array(s.queue)
-            s.queue.removeAll()
-            s.queuedBytes = 0
+            s.resetQueue()
             s.notified = false
             return .immediate(events: events, notify: nil)
         }
@@ -207,8 +318,7 @@ public final class Session: Sendable {
             var events: [ByteBuffer] = []
             if held.carriesEvents {
                 events = Array(s.queue)
-                s.queue.removeAll()
-                s.queuedBytes = 0
+                s.resetQueue()
                 s.notified = false
                 if s.sink === held.responder { s.sink = nil }
             }
@@ -255,8 +365,8 @@ public final class Session: Sendable {
             s.held = nil
             let sink = s.sink
             s.sink = nil
-            s.queue.removeAll()
-            s.queuedBytes = 0
+            s.resetQueue()
+            s.throttled.removeAll()
             return (patterns, held, sink)
         }
     }

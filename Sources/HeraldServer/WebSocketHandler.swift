@@ -168,7 +168,13 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        guard let context, let session, !closing, context.channel.isWritable else { return }
+        guard let context, let session, !closing else { return }
+        guard context.channel.isWritable else {
+            // The socket is full: messages wait in the session's queue, where conflating
+            // channels keep only their latest; `channelWritabilityChanged` flushes again.
+            session.markCongested()
+            return
+        }
         var payload: ByteBuffer?
         let allocator = context.channel.allocator
         session.drain(for: connection) { queue, bytes in
