@@ -132,7 +132,11 @@ public final class HeraldServer: Service, Sendable {
                         maxAccumulatedFrameCount: 1024,
                         maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
                     ))
-                    try sync.addHandler(WebSocketHandler(broker: broker, configuration: configuration, scheduler: scheduler, logger: logger))
+                    let raw = RawFrameWriter()
+                    try sync.addHandler(raw, position: .first)
+                    let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: scheduler, logger: logger)
+                    handler.rawContext = try sync.context(handler: raw)
+                    try sync.addHandler(handler)
                 }
             }
         )

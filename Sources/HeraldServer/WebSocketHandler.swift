@@ -25,6 +25,8 @@ final class WebSocketHandler: ChannelInboundHandler {
     let logger: Logger
     let scheduler: FlushScheduler
     private var context: ChannelHandlerContext?
+    /// The context of the `RawFrameWriter` next to the socket: frames are written from there.
+    var rawContext: ChannelHandlerContext?
     private(set) var connection: WebSocketConnection!
     private var session: Session?
     private var heldTimeout: Scheduled<Void>?
@@ -52,6 +54,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         cleanUp()
         self.context = nil
+        self.rawContext = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -81,7 +84,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         case .ping:
             var payload = frame.unmaskedData
             if payload.readableBytes > 125 { payload = payload.getSlice(at: payload.readerIndex, length: 125)! }
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
+            writeFrame(opcode: 0xA, payload: payload)
         case .pong:
             break
         case .connectionClose:
@@ -163,7 +166,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     func writeMessages(_ messages: [ByteBuffer]) {
         guard let context, !closing, !messages.isEmpty else { return }
         let payload = FrameBuilder.array(messages, allocator: context.channel.allocator, headroom: FrameBuilder.headroom)
-        context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+        writeFrame(opcode: 0x1, payload: payload)
     }
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
@@ -181,7 +184,7 @@ final class WebSocketHandler: ChannelInboundHandler {
             payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
         }
         if let payload {
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .text, data: payload)), promise: nil)
+            writeFrame(opcode: 0x1, payload: payload)
         }
     }
 
@@ -199,8 +202,19 @@ final class WebSocketHandler: ChannelInboundHandler {
         if silentPingIntervals >= 4 {
             close(code: .goingAway, reason: "ping timeout")
         } else if silentPingIntervals >= 2 {
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer())), promise: nil)
+            writeFrame(opcode: 0x9, payload: ByteBuffer())
         }
+    }
+
+    /// Writes one unmasked frame, header in the payload's headroom, and flushes.
+    @discardableResult
+    func writeFrame(opcode: UInt8, payload: ByteBuffer) -> EventLoopFuture<Void> {
+        guard let writer = rawContext ?? context else {
+            return (context?.eventLoop ?? scheduler.eventLoop).makeFailedFuture(ChannelError.ioOnClosedChannel)
+        }
+        var payload = payload
+        payload.prependWebSocketHeader(opcode: opcode)
+        return writer.writeAndFlush(NIOAny(payload))
     }
 
     /// Sends a close frame (RFC 6455 §5.5.1) and closes the connection once it is written.
@@ -210,9 +224,8 @@ final class WebSocketHandler: ChannelInboundHandler {
         var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
-        let frame = WebSocketFrame(fin: true, opcode: .connectionClose, data: data)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+        writeFrame(opcode: 0x8, payload: data).whenComplete { _ in
             bound.value.close(promise: nil)
         }
     }

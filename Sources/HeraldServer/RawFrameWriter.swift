@@ -1,0 +1,45 @@
+import NIOCore
+
+/// Writes server WebSocket frames (RFC 6455 §5.2, unmasked) as plain bytes, skipping NIO's
+/// `WebSocketFrameEncoder`.
+///
+/// The encoder can put the frame header in front of the payload only when it owns the
+/// payload's storage uniquely, which it never does for frames passed to it (the frame value
+/// still holds a reference), so every frame became two buffers and two iovecs. Herald builds
+/// each outgoing payload with `FrameBuilder.headroom` bytes free in front, writes the header
+/// there, and sends one buffer. This handler sits first in the pipeline (next to the socket);
+/// `WebSocketHandler` writes through its context. The encoder stays in place for NIO's own
+/// protocol-error replies.
+final class RawFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+}
+
+extension ByteBuffer {
+    /// Writes the header of an unmasked final frame with `opcode` into the space in front of the
+    /// readable bytes (or a new buffer if there is none), so the frame is one buffer.
+    mutating func prependWebSocketHeader(opcode: UInt8) {
+        let length = readableBytes
+        let headerBytes = length < 126 ? 2 : (length <= 0xFFFF ? 4 : 10)
+        if readerIndex < headerBytes {
+            var framed = ByteBuffer()
+            framed.reserveCapacity(headerBytes + length)
+            framed.moveWriterIndex(forwardBy: headerBytes)
+            framed.moveReaderIndex(forwardBy: headerBytes)
+            framed.writeImmutableBuffer(self)
+            self = framed
+        }
+        let start = readerIndex - headerBytes
+        setInteger(0x80 | opcode, at: start)
+        switch headerBytes {
+        case 2: setInteger(UInt8(length), at: start + 1)
+        case 4:
+            setInteger(UInt8(126), at: start + 1)
+            setInteger(UInt16(length), at: start + 2)
+        default:
+            setInteger(UInt8(127), at: start + 1)
+            setInteger(UInt64(length), at: start + 2)
+        }
+        moveReaderIndex(to: start)
+    }
+}
