@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -62,6 +63,7 @@ let package = Package(
                 "HeraldServer",
                 "HeraldSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -89,3 +91,31 @@ let package = Package(
         ),
     ]
 )
+
+// MARK: Benchmarks (opt-in)
+//
+// Microbenchmarks with ordo-one/benchmark live in Benchmarks/. They are only part of the
+// package when HERALD_BENCHMARKS is set, so users and the regular build never fetch or build
+// them. See Benchmarks/README.md:
+//   HERALD_BENCHMARKS=1 swift package --scratch-path .build-bench benchmark
+if Context.environment["HERALD_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+    )
+    package.targets.append(
+        .executableTarget(
+            name: "HeraldBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                "HeraldCore",
+                "HeraldProtocol",
+            ],
+            path: "Benchmarks/HeraldBenchmarks",
+            plugins: [
+                .plugin(name: "BenchmarkPlugin", package: "benchmark"),
+            ]
+        )
+    )
+}

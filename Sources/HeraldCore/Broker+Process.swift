@@ -328,18 +328,23 @@ extension Broker {
                 deliver(Delivery(channel: channel, data: buffer), to: session)
             }
         } else {
-            // For a durable channel the reply waits for the commit (see `CommitGate`).
-            let gate = result.commitGate ?? CommitGate()
-            let index = result.replies.count
-            let failure = encode(failed(reply, .publishFailed("not committed to the message store"), advice: nil))
-            gate.add()
-            let outcome = publish(Delivery(channel: channel, data: data)) { committed in
-                gate.complete(replyIndex: index, failure: committed ? nil : failure)
-            }
-            if outcome.awaitingCommit {
-                result.commitGate = gate
+            let outcome: PublishOutcome
+            if writer != nil, logsChannels, configuration.channels.options(for: channel)?.durable == true {
+                // For a durable channel the reply waits for the commit (see `CommitGate`).
+                let gate = result.commitGate ?? CommitGate()
+                let index = result.replies.count
+                let failure = encode(failed(reply, .publishFailed("not committed to the message store"), advice: nil))
+                gate.add()
+                outcome = publish(Delivery(channel: channel, data: data)) { committed in
+                    gate.complete(replyIndex: index, failure: committed ? nil : failure)
+                }
+                if outcome.awaitingCommit {
+                    result.commitGate = gate
+                } else {
+                    gate.complete(replyIndex: index, failure: nil)
+                }
             } else {
-                gate.complete(replyIndex: index, failure: nil)
+                outcome = publish(Delivery(channel: channel, data: data), onCommit: nil)
             }
             if outcome.refused {
                 return failed(reply, .publishFailed("the server is shutting down"), advice: nil)

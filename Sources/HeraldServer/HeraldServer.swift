@@ -66,6 +66,9 @@ public final class HeraldServer: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes))
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // Bayeux frames from subscribers are small; start reads at 1 KiB rather than NIO's
+            // 2 KiB default (it grows for publishers) to keep idle connections cheap.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 256 * 1024))
             .childChannelInitializer { [self] channel in
                 self.initializeChild(channel)
             }

@@ -206,15 +206,16 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes one unmasked frame, header in the payload's headroom, and flushes.
-    @discardableResult
-    func writeFrame(opcode: UInt8, payload: ByteBuffer) -> EventLoopFuture<Void> {
-        guard let writer = rawContext ?? context else {
-            return (context?.eventLoop ?? scheduler.eventLoop).makeFailedFuture(ChannelError.ioOnClosedChannel)
+    /// Writes one unmasked frame, header in the payload's headroom, and flushes. No promise
+    /// unless one is passed: this runs once per subscriber per flush.
+    func writeFrame(opcode: UInt8, payload: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+        guard let writer = rawContext else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
         }
         var payload = payload
         payload.prependWebSocketHeader(opcode: opcode)
-        return writer.writeAndFlush(NIOAny(payload))
+        writer.writeAndFlush(NIOAny(payload), promise: promise)
     }
 
     /// Sends a close frame (RFC 6455 §5.5.1) and closes the connection once it is written.
@@ -225,7 +226,9 @@ final class WebSocketHandler: ChannelInboundHandler {
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        writeFrame(opcode: 0x8, payload: data).whenComplete { _ in
+        let written = context.eventLoop.makePromise(of: Void.self)
+        writeFrame(opcode: 0x8, payload: data, promise: written)
+        written.futureResult.whenComplete { _ in
             bound.value.close(promise: nil)
         }
     }

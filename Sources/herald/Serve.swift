@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Yams
 
 /// `herald serve`: runs the broker. Every flag has an environment twin `HERALD_<NAME>`; a flag
 /// given on the command line wins over the environment.
@@ -26,7 +27,7 @@ struct Serve: AsyncParsableCommand {
     var adminPort: Int?
     @Option(name: .customLong("data-dir"), help: "Directory for persistent state (env HERALD_DATA_DIR).")
     var dataDir: String?
-    @Option(help: "Configuration file, JSON: channel options by pattern (env HERALD_CONFIG).")
+    @Option(help: "Configuration file, JSON or YAML (.yaml/.yml): channel options by pattern (env HERALD_CONFIG).")
     var config: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env HERALD_LOG_LEVEL).")
     var logLevel: String?
@@ -121,12 +122,14 @@ struct Serve: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read configuration file \(path)")
         }
-        if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
-            throw ValidationError("\(path): only JSON configuration files are supported so far")
-        }
+        let text = String(decoding: data, as: UTF8.self)
         let root: JSONValue
         do {
-            root = try JSONParser.parse(String(decoding: data, as: UTF8.self))
+            if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+                root = try jsonValue(fromYAML: try Yams.load(yaml: text), at: "")
+            } else {
+                root = try JSONParser.parse(text)
+            }
         } catch {
             throw ValidationError("\(path): \(error)")
         }
@@ -140,6 +143,29 @@ struct Serve: AsyncParsableCommand {
             return try ChannelOptionsTable.parse(map)
         } catch {
             throw ValidationError("\(path): \(error)")
+        }
+    }
+
+    /// YAML documents are read into the same model as JSON, so both formats mean the same.
+    static func jsonValue(fromYAML value: Any?, at path: String) throws -> JSONValue {
+        switch value {
+        case nil, is NSNull: return .null
+        case let b as Bool: return .bool(b)
+        case let i as Int: return .int(i)
+        case let d as Double: return .number(String(d))
+        case let s as String: return .string(s)
+        case let a as [Any]: return .array(try a.enumerated().map { try jsonValue(fromYAML: $0.element, at: "\(path)[\($0.offset)]") })
+        case let m as [String: Any]:
+            return .object(JSONObject(try m.keys.sorted().map { ($0, try jsonValue(fromYAML: m[$0], at: "\(path).\($0)")) }))
+        case let m as [AnyHashable: Any]:
+            var members: [(String, JSONValue)] = []
+            for (key, item) in m {
+                guard let key = key.base as? String else { throw ValidationError("\(path): keys must be strings") }
+                members.append((key, try jsonValue(fromYAML: item, at: "\(path).\(key)")))
+            }
+            return .object(JSONObject(members.sorted { $0.0 < $1.0 }))
+        default:
+            throw ValidationError("\(path.isEmpty ? "document" : path): unsupported YAML value \(String(describing: value))")
         }
     }
 }

@@ -1,0 +1,53 @@
+import Foundation
+import HeraldProtocol
+import Testing
+
+/// `herald serve --config` with JSON and YAML files, through the real executable.
+@Suite struct ConfigFileTests {
+    @Test(arguments: [
+        ("json", #"{"channels": {"/stocks/**": {"retain": true, "historySize": 5, "slowConsumer": "conflate", "maxFrequency": 50}}}"#),
+        ("yaml", "channels:\n  /stocks/**:\n    retain: true\n    historySize: 5\n    slowConsumer: conflate\n    maxFrequency: 50\n"),
+    ])
+    func retainedChannelFromAConfigFile(format: String, text: String) async throws {
+        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/herald.\(format)"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config)
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+        let publisher = try await RawBayeuxSocket.connect(port: server.port)
+        _ = try await publisher.exchange([#"{"channel":"/stocks/AAPL","clientId":"\#(publisher.clientId)","data":{"p":1},"id":"1"}"#], expectReplies: 1)
+        let subscriber = try await RawBayeuxSocket.connect(port: server.port)
+        _ = try await subscriber.exchange([#"{"channel":"/meta/subscribe","clientId":"\#(subscriber.clientId)","subscription":"/stocks/*","id":"s"}"#], expectReplies: 1)
+        let retained = try await subscriber.events(1)
+        #expect(retained.first?["data"]?["p"] == .number("1"))
+        #expect(retained.first?["ext"]?["herald"]?["retained"] == .bool(true))
+        await publisher.close()
+        await subscriber.close()
+    }
+
+    @Test(arguments: [
+        ("json", #"{"channels": {"/stocks/**": {"retain": "yes"}}}"#, "channels./stocks/**.retain: expected true or false"),
+        ("yaml", "channels:\n  /a/*/b:\n    retain: true\n", "'/a/*/b' is not a valid channel pattern"),
+        ("json", #"{"chanels": {}}"#, "unknown setting 'chanels'"),
+    ])
+    func badConfigurationStopsStartUpWithAClearMessage(format: String, text: String, message: String) throws {
+        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/herald.\(format)"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = CrashTests.heraldBinary
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", directory, "--config", config]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = Pipe()
+        try process.run()
+        process.waitUntilExit()
+        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus != 0)
+        #expect(output.contains(message), "\(output)")
+    }
+}
