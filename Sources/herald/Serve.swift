@@ -43,6 +43,8 @@ struct Serve: AsyncParsableCommand {
     var maxBatchBytes: Int?
     @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (env HERALD_MAX_PENDING_BYTES).")
     var maxPendingBytes: Int?
+    @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (env HERALD_THREADS).")
+    var threads: Int?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
@@ -95,11 +97,16 @@ struct Serve: AsyncParsableCommand {
         let anyDurable = brokerConfiguration.channels.entries.contains { $0.options.durable }
         let store = SQLiteMessageStore(path: (dataDirectory as NSString).appendingPathComponent("herald.sqlite"), synchronousFull: anyDurable)
 
+        // One event loop per CPU the process may actually run on (taskset, cpusets): more loops
+        // than CPUs only adds cross-thread wake-ups and context switches to every fan-out.
+        let threadCount = try number(threads, "THREADS", 0)
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threadCount > 0 ? threadCount : Self.usableCPUs())
+
         let broker = Broker(configuration: brokerConfiguration, store: store, logger: logger)
         try await broker.restore()
         let displayHost = serverConfiguration.host
         let path = serverConfiguration.path
-        let server = HeraldServer(broker: broker, configuration: serverConfiguration, logger: logger) { address in
+        let server = HeraldServer(broker: broker, configuration: serverConfiguration, eventLoopGroup: eventLoops, logger: logger) { address in
             // Scripts and tests read this line; keep its shape.
             let line = "herald listening data=http://\(displayHost):\(address.port ?? 0)\(path) admin=-\n"
             FileHandle.standardOutput.write(Data(line.utf8))
@@ -167,5 +174,18 @@ struct Serve: AsyncParsableCommand {
         default:
             throw ValidationError("\(path.isEmpty ? "document" : path): unsupported YAML value \(String(describing: value))")
         }
+    }
+
+    /// CPUs in this process's affinity mask (NIO's `System.coreCount` counts the machine's):
+    /// the `Cpus_allowed` mask of /proc/self/status on Linux.
+    static func usableCPUs() -> Int {
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
+        {
+            let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
+            let count = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
+            if count > 0 { return min(count, System.coreCount) }
+        }
+        return System.coreCount
     }
 }
