@@ -32,6 +32,9 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var heldTimeout: Scheduled<Void>?
     private var pingTask: RepeatedTask?
     private var silentPingIntervals = 0
+    /// Replies were written during this read burst and wait for `channelReadComplete` to be
+    /// flushed: one `write` for all the replies of a burst, not one per incoming frame.
+    private var repliesToFlush = false
     private var closing = false
 
     init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, logger: Logger) {
@@ -98,6 +101,14 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if repliesToFlush {
+            repliesToFlush = false
+            rawContext?.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { flush() }
         context.fireChannelWritabilityChanged()
@@ -151,7 +162,8 @@ final class WebSocketHandler: ChannelInboundHandler {
                 connection.eventLoop.execute { connection.handler.value.writeMessages(replies) }
             }
         } else if !result.isEmpty {
-            writeMessages(result.replies + result.events)
+            writeMessages(result.replies + result.events, flush: false)
+            repliesToFlush = true
         }
         if let held = result.held, let context {
             heldTimeout?.cancel()
@@ -163,10 +175,10 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     /// Writes encoded messages as one array frame.
-    func writeMessages(_ messages: [ByteBuffer]) {
+    func writeMessages(_ messages: [ByteBuffer], flush: Bool = true) {
         guard let context, !closing, !messages.isEmpty else { return }
         let payload = FrameBuilder.array(messages, allocator: context.channel.allocator, headroom: FrameBuilder.headroom)
-        writeFrame(opcode: 0x1, payload: payload)
+        writeFrame(opcode: 0x1, payload: payload, flush: flush)
     }
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
@@ -208,14 +220,18 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Writes one unmasked frame, header in the payload's headroom, and flushes. No promise
     /// unless one is passed: this runs once per subscriber per flush.
-    func writeFrame(opcode: UInt8, payload: ByteBuffer, promise: EventLoopPromise<Void>? = nil) {
+    func writeFrame(opcode: UInt8, payload: ByteBuffer, flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
         guard let writer = rawContext else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
         var payload = payload
         payload.prependWebSocketHeader(opcode: opcode)
-        writer.writeAndFlush(NIOAny(payload), promise: promise)
+        if flush {
+            writer.writeAndFlush(NIOAny(payload), promise: promise)
+        } else {
+            writer.write(NIOAny(payload), promise: promise)
+        }
     }
 
     /// Sends a close frame (RFC 6455 §5.5.1) and closes the connection once it is written.
