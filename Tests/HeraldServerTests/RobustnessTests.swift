@@ -179,10 +179,10 @@ import Testing
             let slow = try await RawTCP.connect(port: live.port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.group)
             try await slow.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             #expect(String(decoding: try await slow.read() ?? [], as: UTF8.self).hasPrefix("HTTP/1.1 101"))
-            try await slow.write(maskedTextFrame(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#))
+            try await slow.write(ServerFrames.maskedTextFrame(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#))
             let handshake = String(decoding: try await slow.read() ?? [], as: UTF8.self)
             let clientId = try #require(handshake.firstMatch(of: /"clientId":"([0-9a-f]+)"/)?.1)
-            try await slow.write(maskedTextFrame(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"websocket","id":"2","advice":{"timeout":0}},{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"/firehose","id":"3"}]"#))
+            try await slow.write(ServerFrames.maskedTextFrame(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"websocket","id":"2","advice":{"timeout":0}},{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"/firehose","id":"3"}]"#))
             _ = try await slow.read()
             #expect(live.broker.sessionCount == 2)
 
@@ -203,22 +203,5 @@ import Testing
             await publisher.close()
             await fast.close()
         }
-    }
-
-    /// A client frame as RFC 6455 §5.3 wants it: masked.
-    func maskedTextFrame(_ text: String) -> [UInt8] {
-        let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
-        if payload.count < 126 {
-            frame.append(0x80 | UInt8(payload.count))
-        } else {
-            frame.append(0x80 | 126)
-            frame.append(UInt8(payload.count >> 8))
-            frame.append(UInt8(payload.count & 0xFF))
-        }
-        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        frame += mask
-        for (i, byte) in payload.enumerated() { frame.append(byte ^ mask[i % 4]) }
-        return frame
     }
 }

@@ -28,10 +28,10 @@ import Testing
             let tcp = try await RawTCP.connect(port: port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.group)
             try await tcp.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
             _ = try await tcp.read()
-            try await tcp.write(SlowConsumerLiveTests.maskedTextFrame(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#))
+            try await tcp.write(ServerFrames.maskedTextFrame(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#))
             let handshake = String(decoding: try await tcp.read() ?? [], as: UTF8.self)
             guard let clientId = handshake.firstMatch(of: /"clientId":"([0-9a-f]+)"/)?.1 else { throw BayeuxTestClient.Failure(description: handshake) }
-            try await tcp.write(SlowConsumerLiveTests.maskedTextFrame(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"websocket","id":"2","advice":{"timeout":0}},{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"\#(subscription)","id":"3"}]"#))
+            try await tcp.write(ServerFrames.maskedTextFrame(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"websocket","id":"2","advice":{"timeout":0}},{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"\#(subscription)","id":"3"}]"#))
             _ = try await tcp.read()
             return StalledSubscriber(tcp: tcp, clientId: String(clientId))
         }
@@ -128,48 +128,5 @@ import Testing
             #expect(values == values.sorted())
             await client.stop()
         }
-    }
-
-    /// A client frame as RFC 6455 §5.3 wants it: masked.
-    static func maskedTextFrame(_ text: String) -> [UInt8] {
-        let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
-        if payload.count < 126 {
-            frame.append(0x80 | UInt8(payload.count))
-        } else {
-            frame.append(0x80 | 126)
-            frame.append(UInt8(payload.count >> 8))
-            frame.append(UInt8(payload.count & 0xFF))
-        }
-        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
-        frame += mask
-        for (i, byte) in payload.enumerated() { frame.append(byte ^ mask[i % 4]) }
-        return frame
-    }
-}
-
-/// Splits unmasked server frames (RFC 6455 §5.2) out of a byte stream.
-enum ServerFrames {
-    static func parse(_ bytes: [UInt8]) -> [(opcode: UInt8, payload: [UInt8])] {
-        var frames: [(UInt8, [UInt8])] = []
-        var i = 0
-        while i + 2 <= bytes.count {
-            let opcode = bytes[i] & 0x0F
-            var length = Int(bytes[i + 1] & 0x7F)
-            var header = 2
-            if length == 126 {
-                guard i + 4 <= bytes.count else { break }
-                length = Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
-                header = 4
-            } else if length == 127 {
-                guard i + 10 <= bytes.count else { break }
-                length = (0..<8).reduce(0) { $0 << 8 | Int(bytes[i + 2 + $1]) }
-                header = 10
-            }
-            guard i + header + length <= bytes.count else { break }
-            frames.append((opcode, Array(bytes[(i + header)..<(i + header + length)])))
-            i += header + length
-        }
-        return frames
     }
 }
