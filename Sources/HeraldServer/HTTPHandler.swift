@@ -41,6 +41,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         releaseHeld()
         self.context = nil
+        // The factory's closure captures this handler (for the upgrade's completion): drop it,
+        // or handler, closure and the HTTP handlers it holds would keep each other alive.
+        makeUpgradeHandler = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
