@@ -25,6 +25,7 @@ public final class HeraldServer: Service, Sendable {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var schedulers: [ObjectIdentifier: FlushScheduler] = [:]
+        var upgrader: NIOWebSocketServerUpgrader?
     }
 
     public init(
@@ -103,17 +104,13 @@ public final class HeraldServer: Service, Sendable {
         }
     }
 
-    private func initializeChild(_ channel: any Channel) -> EventLoopFuture<Void> {
-        let key = ObjectIdentifier(channel)
-        state.withLock { $0.connections[key] = channel }
-        channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.connections.removeValue(forKey: key) }
-        }
+    /// The WebSocket upgrader, made once and shared by every connection (it is stateless).
+    private func webSocketUpgrader() -> NIOWebSocketServerUpgrader {
+        if let existing = state.withLock({ $0.upgrader }) { return existing }
         let broker = self.broker
         let configuration = self.configuration
         let logger = self.logger
         let cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
-        let scheduler = self.scheduler(for: channel.eventLoop)
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: broker.configuration.maxBatchBytes,
             automaticErrorHandling: true,
@@ -127,8 +124,9 @@ public final class HeraldServer: Service, Sendable {
                 }
                 return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
             },
-            upgradePipelineHandler: { channel, _ in
-                channel.eventLoop.makeCompletedFuture {
+            upgradePipelineHandler: { [self] channel, _ in
+                let scheduler = self.scheduler(for: channel.eventLoop)
+                return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(NIOWebSocketFrameAggregator(
                         minNonFinalFragmentSize: 0,
@@ -143,6 +141,20 @@ public final class HeraldServer: Service, Sendable {
                 }
             }
         )
+        state.withLock { $0.upgrader = $0.upgrader ?? upgrader }
+        return upgrader
+    }
+
+    private func initializeChild(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let key = ObjectIdentifier(channel)
+        state.withLock { $0.connections[key] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.connections.removeValue(forKey: key) }
+        }
+        let broker = self.broker
+        let configuration = self.configuration
+        let logger = self.logger
+        let upgrader = webSocketUpgrader()
         // The pipeline is configureHTTPServerPipeline's, built by hand so that a fresh
         // upgrade handler can be put back after every plain request: NIO's upgrade handler only
         // looks at the first request of a connection, and aiohttp (aiocometd) sends its
