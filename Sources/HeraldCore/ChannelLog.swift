@@ -79,7 +79,6 @@ struct ChannelLogTree {
     }
 
     private let root = Node()
-    private(set) var count = 0
 
     func find(_ name: ChannelName) -> ChannelLog? {
         var node = root
@@ -101,7 +100,6 @@ struct ChannelLogTree {
                 node = child
             }
         }
-        if node.log == nil { count += 1 }
         node.log = log
     }
 

@@ -231,23 +231,6 @@ public final class Session: Sendable {
         }
     }
 
-    /// Re-arms notification after a sink skipped a drain (its socket was not writable).
-    public func needsDrain(for sink: any SessionSink) -> Bool {
-        state.withLock { s in
-            guard let current = s.sink, current === sink else { return false }
-            return !s.queue.isEmpty
-        }
-    }
-
-    func takeQueue() -> [ByteBuffer] {
-        state.withLock { s in
-            let events = Array(s.queue)
-            s.resetQueue()
-            s.notified = false
-            return events
-        }
-    }
-
     // MARK: Connect
 
     enum ConnectDecision {

@@ -20,8 +20,6 @@ public struct ServerConfiguration: Sendable {
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).
     public var writeBufferHighWaterMarkBytes: Int = 256 * 1024
     public var writeBufferLowWaterMarkBytes: Int = 64 * 1024
-    /// Event-loop threads; 0 means one per core.
-    public var eventLoopThreads: Int = 0
 
     public init() {}
 }

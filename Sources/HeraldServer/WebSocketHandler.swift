@@ -207,7 +207,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     private func keepalive() {
-        guard let context, !closing else { return }
+        guard context != nil, !closing else { return }
         // Any frame resets the count, so a busy socket is never pinged: the first tick after
         // activity only starts counting; the next silent ones ping; the fourth closes.
         silentPingIntervals += 1

@@ -89,15 +89,6 @@ struct InteropRetainedTests {
             interpreter = environment["PYTHON"] ?? "python3"
             script = "retained_aiocometd.py"
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [interpreter, fixtures.appendingPathComponent(script).path, url, channel, transport]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        return try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/env"), [interpreter, fixtures.appendingPathComponent(script).path, url, channel, transport])
     }
 }

@@ -29,15 +29,6 @@ struct InteropTests {
     }
 
     static func runPair(port: Int, _ a: String, _ b: String) async throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = fixtures.appendingPathComponent("run_pair.sh")
-        process.arguments = ["http://127.0.0.1:\(port)/bayeux", a, b, "20"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = await Task.detached { pipe.fileHandleForReading.readDataToEndOfFile() }.value
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self))
+        try await ChildProcess.run(fixtures.appendingPathComponent("run_pair.sh"), ["http://127.0.0.1:\(port)/bayeux", a, b, "20"])
     }
 }
