@@ -20,9 +20,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let logger: Logger
 
     private var context: ChannelHandlerContext?
-    /// Makes the upgrade handler put back in front of this one after each plain request, so
-    /// that any request of a keep-alive connection may upgrade to WebSocket.
-    var makeUpgradeHandler: (() -> HTTPServerUpgradeHandler)?
+    /// The HTTP handlers in front of this one, removed on a WebSocket upgrade. The request
+    /// decoder must be last: NIO defers its removal and then forwards any bytes that followed
+    /// the upgrade request (an early first frame) to the WebSocket decoder.
+    var httpHandlers: [any RemovableChannelHandler] = []
+    /// Adds the WebSocket handlers behind this one.
+    var installWebSocket: ((ChannelHandlerContext) throws -> WebSocketHandler)?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var discarding = false
@@ -41,9 +44,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func handlerRemoved(context: ChannelHandlerContext) {
         releaseHeld()
         self.context = nil
-        // The factory's closure captures this handler (for the upgrade's completion): drop it,
-        // or handler, closure and the HTTP handlers it holds would keep each other alive.
-        makeUpgradeHandler = nil
+        httpHandlers = []
+        installWebSocket = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -117,11 +119,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 }
             }
         case .GET where head.headers.first(name: "upgrade")?.lowercased() == "websocket":
-            // The upgrader declined it.
             if let origin, !cors.allows(origin: origin, host: head.headers.first(name: "host")) {
                 respondText(.forbidden, "Forbidden: WebSocket upgrade refused for Origin \(origin)", head: head, close: true)
-            } else {
-                respondText(.badRequest, "Bad request: invalid WebSocket upgrade (RFC 6455 §4.2.1 needs Sec-WebSocket-Key and Sec-WebSocket-Version: 13)", head: head, close: true)
+                return
+            }
+            switch WebSocketHandshake.accept(head) {
+            case .success(let accept):
+                upgrade(accept: accept)
+            case .failure(.unsupportedVersion):
+                respondText(.upgradeRequired, "Upgrade required: only WebSocket version 13 (RFC 6455) is supported", head: head, close: true, extraHeaders: [("Sec-WebSocket-Version", "13")])
+            case .failure:
+                respondText(.badRequest, "Bad request: invalid WebSocket upgrade (RFC 6455 §4.2.1 needs Connection: Upgrade, one Sec-WebSocket-Key and Sec-WebSocket-Version: 13)", head: head, close: true)
             }
         case .GET:
             guard let params = FormDecoding.parameters(query), let message = params.first(where: { $0.0 == "message" })?.1 else {
@@ -136,6 +144,22 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             bayeux(decode: [ByteBuffer(string: message)], head: head, jsonp: callback, origin: origin)
         default:
             respondText(.methodNotAllowed, "Method not allowed", head: head, extraHeaders: [("Allow", "GET, POST, OPTIONS")])
+        }
+    }
+
+    /// Switches the connection to WebSocket: the WebSocket handlers go in, the HTTP ones
+    /// (this one included) go out, and `101` is written as raw bytes before any frame.
+    private func upgrade(accept: String) {
+        guard let context, let installWebSocket else { return }
+        do {
+            let webSocket = try installWebSocket(context)
+            let sync = context.pipeline.syncOperations
+            for handler in httpHandlers { sync.removeHandler(handler, promise: nil) }
+            sync.removeHandler(context: context, promise: nil)
+            webSocket.upgraded(response: WebSocketHandshake.switchingProtocols(accept: accept, allocator: context.channel.allocator))
+        } catch {
+            logger.warning("websocket upgrade failed", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
         }
     }
 
@@ -244,10 +268,6 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if body.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        }
-        if keepAlive, let makeUpgradeHandler {
-            // Before `.end`: writing it may release the next pipelined request.
-            try? context.pipeline.syncOperations.addHandler(makeUpgradeHandler(), position: .before(self))
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {

@@ -25,7 +25,6 @@ public final class HeraldServer: Service, Sendable {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var schedulers: [ObjectIdentifier: FlushScheduler] = [:]
-        var upgrader: NIOWebSocketServerUpgrader?
     }
 
     public init(
@@ -104,45 +103,22 @@ public final class HeraldServer: Service, Sendable {
         }
     }
 
-    /// The WebSocket upgrader, made once and shared by every connection (it is stateless).
-    private func webSocketUpgrader() -> NIOWebSocketServerUpgrader {
-        if let existing = state.withLock({ $0.upgrader }) { return existing }
-        let broker = self.broker
-        let configuration = self.configuration
-        let logger = self.logger
-        let cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: broker.configuration.maxBatchBytes,
-            automaticErrorHandling: true,
-            shouldUpgrade: { channel, head in
-                let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-                guard HTTPHandler.isMounted(path, mount: configuration.path) else {
-                    return channel.eventLoop.makeSucceededFuture(nil)
-                }
-                if let origin = head.headers.first(name: "origin"), !cors.allows(origin: origin, host: head.headers.first(name: "host")) {
-                    return channel.eventLoop.makeSucceededFuture(nil)
-                }
-                return channel.eventLoop.makeSucceededFuture(HTTPHeaders())
-            },
-            upgradePipelineHandler: { [self] channel, _ in
-                let scheduler = self.scheduler(for: channel.eventLoop)
-                return channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOWebSocketFrameAggregator(
-                        minNonFinalFragmentSize: 0,
-                        maxAccumulatedFrameCount: 1024,
-                        maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
-                    ))
-                    let raw = RawFrameWriter()
-                    try sync.addHandler(raw, position: .first)
-                    let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: scheduler, logger: logger)
-                    handler.rawContext = try sync.context(handler: raw)
-                    try sync.addHandler(handler)
-                }
-            }
-        )
-        state.withLock { $0.upgrader = $0.upgrader ?? upgrader }
-        return upgrader
+    /// The handlers of an upgraded connection: `RawFrameWriter` next to the socket, NIO's frame
+    /// decoder and aggregator, and `WebSocketHandler`, which it returns.
+    private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
+        let sync = context.pipeline.syncOperations
+        let raw = RawFrameWriter()
+        try sync.addHandler(raw, position: .first)
+        try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: broker.configuration.maxBatchBytes)))
+        try sync.addHandler(NIOWebSocketFrameAggregator(
+            minNonFinalFragmentSize: 0,
+            maxAccumulatedFrameCount: 1024,
+            maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
+        ))
+        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: scheduler(for: context.eventLoop), logger: logger)
+        handler.rawContext = try sync.context(handler: raw)
+        try sync.addHandler(handler)
+        return handler
     }
 
     private func initializeChild(_ channel: any Channel) -> EventLoopFuture<Void> {
@@ -151,43 +127,26 @@ public final class HeraldServer: Service, Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.connections.removeValue(forKey: key) }
         }
-        let broker = self.broker
-        let configuration = self.configuration
-        let logger = self.logger
-        let upgrader = webSocketUpgrader()
-        // The pipeline is configureHTTPServerPipeline's, built by hand so that a fresh
-        // upgrade handler can be put back after every plain request: NIO's upgrade handler only
-        // looks at the first request of a connection, and aiohttp (aiocometd) sends its
-        // WebSocket upgrade on the keep-alive connection it used for the handshake POST.
-        let responseEncoder = HTTPResponseEncoder()
-        let extraHandlers: [any RemovableChannelHandler] = [
-            ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes)),
-            HTTPServerPipelineHandler(),
-            NIOHTTPResponseHeadersValidator(),
-            HTTPServerProtocolErrorHandler(),
-        ]
+        // configureHTTPServerPipeline's handlers, less the upgrade handler: `HTTPHandler` does the
+        // WebSocket handshake itself on any request of a keep-alive connection (aiohttp, under
+        // aiocometd, upgrades on the connection of its handshake POST; NIO's upgrade handler
+        // only looks at the first request).
         let httpHandler = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
-        let boundHandler = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
-        let makeUpgradeHandler = {
-            HTTPServerUpgradeHandler(
-                upgraders: [upgrader],
-                httpEncoder: responseEncoder,
-                extraHTTPHandlers: extraHandlers,
-                upgradeCompletionHandler: { context in
-                    context.pipeline.syncOperations.removeHandler(boundHandler.value, promise: nil)
-                }
-            )
-        }
-        httpHandler.makeUpgradeHandler = makeUpgradeHandler
-        let boundExtras = NIOLoopBound(extraHandlers, eventLoop: channel.eventLoop)
-        let boundMake = NIOLoopBound(makeUpgradeHandler, eventLoop: channel.eventLoop)
-        let boundEncoder = NIOLoopBound(responseEncoder, eventLoop: channel.eventLoop)
-        return channel.eventLoop.makeCompletedFuture {
+        let bound = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
+        return channel.eventLoop.makeCompletedFuture { [self] in
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(boundEncoder.value)
-            for handler in boundExtras.value { try sync.addHandler(handler) }
-            try sync.addHandler(boundMake.value())
-            try sync.addHandler(boundHandler.value)
+            let http = bound.value
+            let encoder = HTTPResponseEncoder()
+            let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+            let pipelining = HTTPServerPipelineHandler()
+            let errors = HTTPServerProtocolErrorHandler()
+            try sync.addHandler(encoder)
+            try sync.addHandler(decoder)
+            try sync.addHandler(pipelining)
+            try sync.addHandler(errors)
+            try sync.addHandler(http)
+            http.httpHandlers = [encoder, pipelining, errors, decoder]
+            http.installWebSocket = { [unowned self] context in try self.installWebSocket(on: context) }
         }
     }
 }

@@ -8,8 +8,8 @@ import NIOCore
 /// still holds a reference), so every frame became two buffers and two iovecs. Herald builds
 /// each outgoing payload with `FrameBuilder.headroom` bytes free in front, writes the header
 /// there, and sends one buffer. This handler sits first in the pipeline (next to the socket);
-/// `WebSocketHandler` writes through its context. The encoder stays in place for NIO's own
-/// protocol-error replies.
+/// `WebSocketHandler` writes through its context, as does the upgrade's `101` response. NIO's
+/// encoder is not in the pipeline at all: framing errors are answered by `WebSocketHandler`.
 final class RawFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

@@ -9,7 +9,7 @@ import NIOWebSocket
 /// ```
 ///  socket → frame decoder → frame aggregator → WebSocketHandler ─→ Broker.process
 ///                                                   │  ↑ replies, one frame per incoming frame
-///  socket ← frame encoder ←─────────────────────────┘  └ pushed events, one frame per flush
+///  socket ← RawFrameWriter ←────────────────────────┘  └ pushed events, one frame per flush
 /// ```
 ///
 /// Replies to the messages of one incoming frame go out together as one array frame; a held
@@ -101,6 +101,23 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
     }
 
+    /// Sends the upgrade's `101` response, before any frame. Bytes that came right behind the
+    /// upgrade request reach this handler from a task NIO queues when the HTTP decoder leaves
+    /// the pipeline, outside any read burst; the task queued here, after it, flushes their
+    /// replies.
+    func upgraded(response: ByteBuffer) {
+        guard let rawContext, let context else { return }
+        rawContext.writeAndFlush(NIOAny(response), promise: nil)
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let handler = bound.value
+            if handler.repliesToFlush {
+                handler.repliesToFlush = false
+                handler.rawContext?.flush()
+            }
+        }
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         if repliesToFlush {
             repliesToFlush = false
@@ -121,6 +138,16 @@ final class WebSocketHandler: ChannelInboundHandler {
                 close(code: .messageTooLarge, reason: "batch larger than \(broker.configuration.maxBatchBytes) bytes")
             default:
                 close(code: .protocolError, reason: "invalid fragmentation")
+            }
+            return
+        }
+        if let framing = error as? NIOWebSocketError {
+            // From the frame decoder (RFC 6455 §7.4.1).
+            switch framing {
+            case .invalidFrameLength:
+                close(code: .messageTooLarge, reason: "frame larger than \(broker.configuration.maxBatchBytes) bytes")
+            default:
+                close(code: .protocolError, reason: "invalid control frame")
             }
             return
         }

@@ -218,6 +218,52 @@ import Testing
         }
     }
 
+    /// A client that sends its first frame right behind the upgrade request, in the same
+    /// packet, gets it processed: the bytes after the request go to the WebSocket decoder.
+    @Test func frameInTheSamePacketAsTheUpgrade() async throws {
+        try await withLiveServer { live in
+            let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"7"}]"#
+            let request = Array("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".utf8)
+            try await tcp.write(request + ServerFrames.maskedTextFrame(handshake))
+            var bytes: [UInt8] = []
+            while !String(decoding: bytes, as: UTF8.self).contains(#""successful":true"#) {
+                guard let chunk = try await tcp.read() else { break }
+                bytes += chunk
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 101 Switching Protocols\r\n"))
+            #expect(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"))
+            let end = try #require(text.range(of: "\r\n\r\n"))
+            let frames = ServerFrames.parse(Array(bytes[text.utf8.distance(from: text.startIndex, to: end.upperBound)...]))
+            #expect(frames.first?.opcode == 0x1)
+            let reply = String(decoding: frames.first?.payload ?? [], as: UTF8.self)
+            #expect(reply.contains(#""id":"7""#) && reply.contains(#""clientId""#))
+            await tcp.close()
+        }
+    }
+
+    /// Refused upgrades are plain HTTP errors that say what is wrong (RFC 6455 §4.2.1, §4.4).
+    @Test func refusedUpgrades() async throws {
+        try await withLiveServer { live in
+            func attempt(_ headers: String) async throws -> String {
+                let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+                try await tcp.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\(headers)\r\n")
+                let response = String(decoding: try await tcp.readAll(until: .seconds(2)), as: UTF8.self)
+                await tcp.close()
+                return response
+            }
+            let oldVersion = try await attempt("Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n")
+            #expect(oldVersion.hasPrefix("HTTP/1.1 426"))
+            #expect(oldVersion.lowercased().contains("sec-websocket-version: 13\r\n"))
+            let twoKeys = try await attempt("Connection: Upgrade\r\nSec-WebSocket-Key: a2V5MQ==\r\nSec-WebSocket-Key: a2V5Mg==\r\nSec-WebSocket-Version: 13\r\n")
+            #expect(twoKeys.hasPrefix("HTTP/1.1 400"))
+            let noConnectionToken = try await attempt("Connection: keep-alive\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n")
+            #expect(noConnectionToken.hasPrefix("HTTP/1.1 400"))
+            #expect(noConnectionToken.contains("Connection: Upgrade"))
+        }
+    }
+
     /// An idle WebSocket gets pings; one that never answers is closed with 1001.
     @Test func keepalivePingsAndClosesSilentSockets() async throws {
         try await withLiveServer(server: { $0.webSocketPingIntervalSeconds = 1 }) { live in
