@@ -63,12 +63,9 @@ public final class HeraldServer: Service, Sendable {
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes))
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            // Bayeux frames from subscribers are small; start reads at 1 KiB rather than NIO's
-            // 2 KiB default (it grows for publishers) to keep idle connections cheap.
-            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 256 * 1024))
+            // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which saves a
+            // setsockopt per connection; elsewhere `initializeChild` sets it.
+            .serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 self.initializeChild(channel)
             }
@@ -133,7 +130,19 @@ public final class HeraldServer: Service, Sendable {
         // only looks at the first request).
         let httpHandler = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
         let bound = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
+        let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes)
         return channel.eventLoop.makeCompletedFuture { [self] in
+            // Set here, synchronously: bootstrap child options cost a future chain per connection.
+            if let options = channel.syncOptions {
+                try options.setOption(.writeBufferWaterMark, value: watermark)
+                try options.setOption(.maxMessagesPerRead, value: 16)
+                // Bayeux frames from subscribers are small; start reads at 1 KiB rather than NIO's
+                // 2 KiB default (it grows for publishers) to keep idle connections cheap.
+                try options.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 256 * 1024))
+                #if !os(Linux)
+                try options.setOption(.socketOption(.tcp_nodelay), value: 1)
+                #endif
+            }
             let sync = channel.pipeline.syncOperations
             let http = bound.value
             let encoder = HTTPResponseEncoder()

@@ -1,3 +1,4 @@
+@testable import HeraldServer
 import HeraldCore
 import HeraldProtocol
 import NIOCore
@@ -239,6 +240,25 @@ import Testing
             #expect(frames.first?.opcode == 0x1)
             let reply = String(decoding: frames.first?.payload ?? [], as: UTF8.self)
             #expect(reply.contains(#""id":"7""#) && reply.contains(#""clientId""#))
+            await tcp.close()
+        }
+    }
+
+    /// Accepted sockets have Nagle off (inherited from the listener on Linux), and the
+    /// per-connection options are in place.
+    @Test func acceptedSocketOptions() async throws {
+        try await withLiveServer { live in
+            let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            var accepted: (any Channel)?
+            for _ in 0..<100 where accepted == nil {
+                accepted = live.server.state.withLock { $0.connections.values.first }
+                if accepted == nil { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            let channel = try #require(accepted)
+            #expect(try await channel.getOption(.socketOption(.tcp_nodelay)).get() == 1)
+            #expect(try await channel.getOption(.maxMessagesPerRead).get() == 16)
+            let watermark = try await channel.getOption(.writeBufferWaterMark).get()
+            #expect(watermark.high == live.server.configuration.writeBufferHighWaterMarkBytes)
             await tcp.close()
         }
     }
