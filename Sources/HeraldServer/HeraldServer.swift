@@ -24,7 +24,7 @@ public final class HeraldServer: Service, Sendable {
     struct State {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
-        var schedulers: [ObjectIdentifier: FlushScheduler] = [:]
+        var loops: [ObjectIdentifier: (flush: FlushScheduler, keepalive: KeepaliveTimer)] = [:]
     }
 
     public init(
@@ -90,12 +90,14 @@ public final class HeraldServer: Service, Sendable {
         for channel in open { try? await channel.close() }
     }
 
-    private func scheduler(for loop: any EventLoop) -> FlushScheduler {
+    /// The flush scheduler and keepalive timer shared by the connections of `loop`.
+    private func services(for loop: any EventLoop) -> (flush: FlushScheduler, keepalive: KeepaliveTimer) {
         state.withLock { s in
             let key = ObjectIdentifier(loop)
-            if let existing = s.schedulers[key] { return existing }
-            let created = FlushScheduler(eventLoop: loop)
-            s.schedulers[key] = created
+            if let existing = s.loops[key] { return existing }
+            let interval = TimeAmount.seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))
+            let created = (flush: FlushScheduler(eventLoop: loop), keepalive: KeepaliveTimer(eventLoop: loop, interval: interval))
+            s.loops[key] = created
             return created
         }
     }
@@ -112,7 +114,8 @@ public final class HeraldServer: Service, Sendable {
             maxAccumulatedFrameCount: 1024,
             maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
         ))
-        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: scheduler(for: context.eventLoop), logger: logger)
+        let loop = services(for: context.eventLoop)
+        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
         handler.rawContext = try sync.context(handler: raw)
         try sync.addHandler(handler)
         return handler

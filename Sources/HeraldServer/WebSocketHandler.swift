@@ -24,34 +24,31 @@ final class WebSocketHandler: ChannelInboundHandler {
     let configuration: ServerConfiguration
     let logger: Logger
     let scheduler: FlushScheduler
+    let keepaliveTimer: KeepaliveTimer
     private var context: ChannelHandlerContext?
     /// The context of the `RawFrameWriter` next to the socket: frames are written from there.
     var rawContext: ChannelHandlerContext?
     private(set) var connection: WebSocketConnection!
     private var session: Session?
     private var heldTimeout: Scheduled<Void>?
-    private var pingTask: RepeatedTask?
     private var silentPingIntervals = 0
     /// Replies were written during this read burst and wait for `channelReadComplete` to be
     /// flushed: one `write` for all the replies of a burst, not one per incoming frame.
     private var repliesToFlush = false
     private var closing = false
 
-    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: KeepaliveTimer, logger: Logger) {
         self.broker = broker
         self.configuration = configuration
         self.scheduler = scheduler
+        self.keepaliveTimer = keepalive
         self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler)
-        let interval = TimeAmount.seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        pingTask = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
-            loopBound.value.keepalive()
-        }
+        keepaliveTimer.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -66,8 +63,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     private func cleanUp() {
-        pingTask?.cancel()
-        pingTask = nil
+        keepaliveTimer.remove(self)
         heldTimeout?.cancel()
         heldTimeout = nil
         if let session, let connection {
@@ -233,7 +229,8 @@ final class WebSocketHandler: ChannelInboundHandler {
         close(code: .init(codeNumber: Int(reason.code)), reason: reason.name)
     }
 
-    private func keepalive() {
+    /// Called by `keepaliveTimer` every ping interval.
+    func keepalive() {
         guard context != nil, !closing else { return }
         // Any frame resets the count, so a busy socket is never pinged: the first tick after
         // activity only starts counting; the next silent ones ping; the fourth closes.
