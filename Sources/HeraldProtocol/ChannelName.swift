@@ -11,23 +11,53 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
     public static let maxSegments = 32
 
     public let rawValue: String
-    public let segments: [Substring]
 
+    /// Checks the name in one pass over its bytes, without splitting it: this runs for every
+    /// publish.
     public init?(_ rawValue: String) {
-        guard let segments = ChannelName.split(rawValue), !segments.contains(where: { $0 == "*" || $0 == "**" }) else {
-            return nil
-        }
-        self.rawValue = rawValue
-        self.segments = segments
+        var raw = rawValue
+        guard raw.withUTF8({ ChannelName.isValidName($0) }) else { return nil }
+        self.rawValue = raw
+    }
+
+    /// The segments, split on demand (the subscription trie and channel logs walk them).
+    public var segments: [Substring] {
+        rawValue.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
     }
 
     public var description: String { rawValue }
 
     /// `/meta/**`: protocol channels, never delivered to subscribers.
-    public var isMeta: Bool { segments[0] == "meta" }
+    public var isMeta: Bool { firstSegment(is: "meta") }
 
     /// `/service/**`: request/response with the server, never broadcast (Bayeux 1.0 §2.2.3).
-    public var isService: Bool { segments[0] == "service" }
+    public var isService: Bool { firstSegment(is: "service") }
+
+    private func firstSegment(is name: StaticString) -> Bool {
+        let utf8 = rawValue.utf8
+        let count = name.utf8CodeUnitCount
+        guard utf8.count > count, utf8.count == count + 1 || utf8.dropFirst(count + 1).first == UInt8(ascii: "/") else { return false }
+        return utf8.dropFirst().prefix(count).elementsEqual(UnsafeBufferPointer(start: name.utf8Start, count: count))
+    }
+
+    /// `/` segment *(`/` segment), each segment non-empty and of allowed bytes only (so no
+    /// wildcard), at most `maxBytes` and `maxSegments`.
+    static func isValidName(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard bytes.count >= 2, bytes.count <= maxBytes, bytes[0] == UInt8(ascii: "/") else { return false }
+        var segments = 1
+        var segmentLength = 0
+        for byte in bytes[1...] {
+            if byte == UInt8(ascii: "/") {
+                guard segmentLength > 0 else { return false }
+                segments += 1
+                segmentLength = 0
+            } else {
+                guard isAllowed(byte) else { return false }
+                segmentLength += 1
+            }
+        }
+        return segmentLength > 0 && segments <= maxSegments
+    }
 
     public static func < (lhs: ChannelName, rhs: ChannelName) -> Bool { lhs.rawValue < rhs.rawValue }
 
@@ -98,16 +128,19 @@ public struct ChannelPattern: Hashable, Sendable, CustomStringConvertible {
     public var isMeta: Bool { prefix.first == "meta" }
     public var isService: Bool { prefix.first == "service" }
 
-    /// Whether the channel `name` is covered by this pattern (Bayeux 1.0 §2.2.1).
+    /// Whether the channel `name` is covered by this pattern (Bayeux 1.0 §2.2.1). Compares
+    /// bytes, without splitting `name`.
     public func matches(_ name: ChannelName) -> Bool {
-        let segments = name.segments
         switch kind {
         case .literal:
-            return segments.count == prefix.count && segments.elementsEqual(prefix)
-        case .singleWildcard:
-            return segments.count == prefix.count + 1 && segments.prefix(prefix.count).elementsEqual(prefix)
-        case .deepWildcard:
-            return segments.count > prefix.count && segments.prefix(prefix.count).elementsEqual(prefix)
+            return name.rawValue == rawValue
+        case .singleWildcard, .deepWildcard:
+            // `rawValue` ends in "/*" or "/**"; `name` must start with what precedes the
+            // wildcard, "/" included, and have at least one more segment (exactly one for `*`).
+            let stem = rawValue.utf8.dropLast(kind == .singleWildcard ? 1 : 2)
+            let utf8 = name.rawValue.utf8
+            guard utf8.count > stem.count, utf8.starts(with: stem) else { return false }
+            return kind == .deepWildcard || !utf8.dropFirst(stem.count).contains(UInt8(ascii: "/"))
         }
     }
 }
