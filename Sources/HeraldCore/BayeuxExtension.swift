@@ -46,9 +46,11 @@ public struct Delivery: Sendable {
     /// `{"channel":…,"data":…[,"ext":…]}`: no `id`, no `clientId` (bayeux-notes rule 4).
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 24 + channel.rawValue.utf8.count + data.readableBytes)
-        buffer.writeStaticString("{\"channel\":")
-        buffer.writeJSONString(channel.rawValue)
-        buffer.writeStaticString(",\"data\":")
+        // Channel names are printable ASCII without quotes or backslashes (`ChannelName`):
+        // nothing to escape.
+        buffer.writeStaticString("{\"channel\":\"")
+        buffer.writeString(channel.rawValue)
+        buffer.writeStaticString("\",\"data\":")
         buffer.writeImmutableBuffer(data)
         if let ext {
             buffer.writeStaticString(",\"ext\":")

@@ -25,6 +25,9 @@ public struct JSONParser {
 
     public var isAtEnd: Bool { position >= bytes.count }
 
+    /// Moves to `position`, which the caller has already scanned.
+    mutating func skip(to position: Int) { self.position = position }
+
     func fail(_ reason: String) -> Error { Error(offset: position, reason: reason) }
 
     @inline(__always)

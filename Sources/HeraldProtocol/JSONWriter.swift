@@ -3,69 +3,101 @@ import NIOCore
 extension ByteBuffer {
     /// Writes `value` as compact JSON.
     public mutating func writeJSON(_ value: JSONValue) {
-        switch value {
-        case .null: writeStaticString("null")
-        case .bool(let b): _ = b ? writeStaticString("true") : writeStaticString("false")
-        case .number(let text): writeString(text)
-        case .string(let s): writeJSONString(s)
-        case .raw(var bytes): writeBuffer(&bytes)
-        case .array(let items):
-            writeInteger(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { writeInteger(UInt8(ascii: ",")) }
-                writeJSON(item)
-            }
-            writeInteger(UInt8(ascii: "]"))
-        case .object(let object):
-            writeJSON(object)
-        }
+        var out = JSONBytes()
+        out.write(value)
+        out.flush(into: &self)
     }
 
     public mutating func writeJSON(_ object: JSONObject) {
-        writeInteger(UInt8(ascii: "{"))
-        for (i, member) in object.members.enumerated() {
-            if i > 0 { writeInteger(UInt8(ascii: ",")) }
-            writeJSONString(member.key)
-            writeInteger(UInt8(ascii: ":"))
-            writeJSON(member.value)
-        }
-        writeInteger(UInt8(ascii: "}"))
+        var out = JSONBytes()
+        out.write(object)
+        out.flush(into: &self)
     }
 
     /// Writes a JSON string literal. Besides what RFC 8259 requires, U+2028 and U+2029 are
     /// escaped so that the output is also valid JavaScript (JSONP responses).
     public mutating func writeJSONString(_ string: String) {
-        writeInteger(UInt8(ascii: "\""))
+        var out = JSONBytes()
+        out.write(string)
+        out.flush(into: &self)
+    }
+}
+
+/// Compact JSON text built in a plain byte array and written to a `ByteBuffer` at once:
+/// appending to an array is much cheaper than a `ByteBuffer` write per token.
+struct JSONBytes {
+    var bytes: [UInt8] = []
+
+    init() { bytes.reserveCapacity(256) }
+
+    func flush(into buffer: inout ByteBuffer) { buffer.writeBytes(bytes) }
+
+    mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: bytes.append(contentsOf: "null".utf8)
+        case .bool(let b): bytes.append(contentsOf: b ? "true".utf8 : "false".utf8)
+        case .number(let text): bytes.append(contentsOf: text.utf8)
+        case .string(let s): write(s)
+        case .raw(let raw): raw.withUnsafeReadableBytes { bytes.append(contentsOf: $0) }
+        case .array(let items):
+            bytes.append(UInt8(ascii: "["))
+            var first = true
+            for item in items {
+                if !first { bytes.append(UInt8(ascii: ",")) }
+                first = false
+                write(item)
+            }
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let object):
+            write(object)
+        }
+    }
+
+    mutating func write(_ object: JSONObject) {
+        bytes.append(UInt8(ascii: "{"))
+        var first = true
+        for member in object.members {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            write(member.key)
+            bytes.append(UInt8(ascii: ":"))
+            write(member.value)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    mutating func write(_ string: String) {
+        bytes.append(UInt8(ascii: "\""))
         var needsEscaping = false
         for byte in string.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0xE2 {
             needsEscaping = true
             break
         }
         if !needsEscaping {
-            writeString(string)
+            bytes.append(contentsOf: string.utf8)
         } else {
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
             for scalar in string.unicodeScalars {
                 switch scalar {
-                case "\"": writeStaticString("\\\"")
-                case "\\": writeStaticString("\\\\")
-                case "\n": writeStaticString("\\n")
-                case "\r": writeStaticString("\\r")
-                case "\t": writeStaticString("\\t")
-                case "\u{2028}": writeStaticString("\\u2028")
-                case "\u{2029}": writeStaticString("\\u2029")
+                case "\"": bytes.append(contentsOf: #"\""#.utf8)
+                case "\\": bytes.append(contentsOf: #"\\"#.utf8)
+                case "\n": bytes.append(contentsOf: #"\n"#.utf8)
+                case "\r": bytes.append(contentsOf: #"\r"#.utf8)
+                case "\t": bytes.append(contentsOf: #"\t"#.utf8)
+                case "\u{2028}": bytes.append(contentsOf: #"\u2028"#.utf8)
+                case "\u{2029}": bytes.append(contentsOf: #"\u2029"#.utf8)
                 default:
                     if scalar.value < 0x20 {
-                        writeStaticString("\\u00")
-                        let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                        writeInteger(hex[Int(scalar.value >> 4)])
-                        writeInteger(hex[Int(scalar.value & 0xF)])
+                        bytes.append(contentsOf: #"\u00"#.utf8)
+                        bytes.append(hex[Int(scalar.value >> 4)])
+                        bytes.append(hex[Int(scalar.value & 0xF)])
                     } else {
-                        writeString(String(scalar))
+                        bytes.append(contentsOf: String(scalar).utf8)
                     }
                 }
             }
         }
-        writeInteger(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -80,40 +80,39 @@ public enum MessageCodec {
         var message = BayeuxMessage()
         if !parser.consume(UInt8(ascii: "}")) {
             repeat {
-                parser.skipWhitespace()
-                let key = try parser.parseString()
+                let key = try parseKey(&parser)
                 try parser.expect(UInt8(ascii: ":"))
                 switch key {
-                case "data":
+                case .data:
                     let range = try parser.skipValue()
                     message.data = buffer.getSlice(at: buffer.readerIndex + range.lowerBound, length: range.count)
-                case "channel": message.channel = try string(&parser, field: key, into: &message)
-                case "clientId": message.clientId = try string(&parser, field: key, into: &message)
-                case "connectionType": message.connectionType = try string(&parser, field: key, into: &message)
-                case "version": message.version = try string(&parser, field: key, into: &message)
-                case "minimumVersion": message.minimumVersion = try string(&parser, field: key, into: &message)
-                case "id":
+                case .channel: message.channel = try string(&parser, field: "channel", into: &message)
+                case .clientId: message.clientId = try string(&parser, field: "clientId", into: &message)
+                case .connectionType: message.connectionType = try string(&parser, field: "connectionType", into: &message)
+                case .version: message.version = try string(&parser, field: "version", into: &message)
+                case .minimumVersion: message.minimumVersion = try string(&parser, field: "minimumVersion", into: &message)
+                case .id:
                     let value = try parser.parseValue()
                     switch value {
                     case .string, .number: message.id = value
                     case .null: message.id = nil
                     default: message.malformedField = "id"
                     }
-                case "ext":
+                case .ext:
                     let value = try parser.parseValue()
                     if case .object(let o) = value { message.ext = o } else if value != .null { message.malformedField = "ext" }
-                case "advice":
+                case .advice:
                     let value = try parser.parseValue()
                     if case .object(let o) = value { message.advice = o } else if value != .null { message.malformedField = "advice" }
-                case "subscription": message.subscription = try parser.parseValue()
-                case "supportedConnectionTypes":
+                case .subscription: message.subscription = try parser.parseValue()
+                case .supportedConnectionTypes:
                     let value = try parser.parseValue()
                     if let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) {
                         message.supportedConnectionTypes = items.compactMap(\.stringValue)
                     } else {
                         message.malformedField = "supportedConnectionTypes"
                     }
-                default:
+                case .other:
                     _ = try parser.skipValue()
                 }
             } while parser.consume(UInt8(ascii: ","))
@@ -125,13 +124,42 @@ public enum MessageCodec {
     }
 
     static func string(_ parser: inout JSONParser, field: String, into message: inout BayeuxMessage) throws -> String? {
+        parser.skipWhitespace()
+        if parser.peek() == UInt8(ascii: "\"") { return try parser.parseString() }
         let value = try parser.parseValue()
-        switch value {
-        case .string(let s): return s
-        case .null: return nil
-        default:
-            message.malformedField = field
-            return nil
+        if value != .null { message.malformedField = field }
+        return nil
+    }
+
+    /// The fields of a message that Herald reads.
+    enum Key {
+        case data, channel, clientId, connectionType, version, minimumVersion, id, ext, advice, subscription, supportedConnectionTypes, other
+    }
+
+    static let keys: [(bytes: [UInt8], key: Key)] = ([
+        ("data", .data), ("channel", .channel), ("clientId", .clientId), ("id", .id), ("ext", .ext),
+        ("connectionType", .connectionType), ("version", .version), ("minimumVersion", .minimumVersion),
+        ("advice", .advice), ("subscription", .subscription), ("supportedConnectionTypes", .supportedConnectionTypes),
+    ] as [(String, Key)]).map { (Array($0.0.utf8), $0.1) }
+
+    /// Reads a member name. Names without escapes are compared as bytes (no `String` is made);
+    /// anything else goes through `parseString`, which also checks UTF-8.
+    static func parseKey(_ parser: inout JSONParser) throws -> Key {
+        parser.skipWhitespace()
+        let start = parser.position
+        if parser.peek() == UInt8(ascii: "\"") {
+            var end = start + 1
+            while end < parser.bytes.count, parser.bytes[end] != UInt8(ascii: "\""), parser.bytes[end] != UInt8(ascii: "\\") { end += 1 }
+            if end < parser.bytes.count, parser.bytes[end] == UInt8(ascii: "\"") {
+                let name = UnsafeRawBufferPointer(rebasing: parser.bytes[(start + 1)..<end])
+                for candidate in keys where candidate.bytes.count == name.count && candidate.bytes.elementsEqual(name) {
+                    parser.skip(to: end + 1)
+                    return candidate.key
+                }
+            }
         }
+        let name = try parser.parseString()
+        for candidate in keys where candidate.bytes.elementsEqual(name.utf8) { return candidate.key }
+        return .other
     }
 }

@@ -36,6 +36,10 @@ final class WebSocketHandler: ChannelInboundHandler {
     /// flushed: one `write` for all the replies of a burst, not one per incoming frame.
     private var repliesToFlush = false
     private var closing = false
+    /// The channel's writability, as last reported by `channelWritabilityChanged`: read on
+    /// every flush, and the channel's own property costs a pipeline hop and a cache miss.
+    private var writable = true
+    private var allocator = ByteBufferAllocator()
 
     init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: KeepaliveTimer, logger: Logger) {
         self.broker = broker
@@ -47,6 +51,8 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        self.allocator = context.channel.allocator
+        self.writable = context.channel.isWritable
         self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler)
         keepaliveTimer.add(self)
     }
@@ -123,7 +129,8 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { flush() }
+        writable = context.channel.isWritable
+        if writable { flush() }
         context.fireChannelWritabilityChanged()
     }
 
@@ -199,22 +206,22 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Writes encoded messages as one array frame.
     func writeMessages(_ messages: [ByteBuffer], flush: Bool = true) {
-        guard let context, !closing, !messages.isEmpty else { return }
-        let payload = FrameBuilder.array(messages, allocator: context.channel.allocator, headroom: FrameBuilder.headroom)
+        guard context != nil, !closing, !messages.isEmpty else { return }
+        let payload = FrameBuilder.array(messages, allocator: allocator, headroom: FrameBuilder.headroom)
         writeFrame(opcode: 0x1, payload: payload, flush: flush)
     }
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        guard let context, let session, !closing else { return }
-        guard context.channel.isWritable else {
+        guard context != nil, let session, !closing else { return }
+        guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
             // channels keep only their latest; `channelWritabilityChanged` flushes again.
             session.markCongested()
             return
         }
         var payload: ByteBuffer?
-        let allocator = context.channel.allocator
+        let allocator = self.allocator
         session.drain(for: connection) { queue, bytes in
             payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
         }
