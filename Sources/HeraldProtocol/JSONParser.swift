@@ -109,11 +109,15 @@ public struct JSONParser {
         position += 1
         let start = position
         // Fast path: no escapes.
+        var high: UInt8 = 0
         while position < bytes.count {
             let b = bytes[position]
             if b == UInt8(ascii: "\"") {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<position])
                 position += 1
+                // ASCII is valid UTF-8 as it is; `String(validating:)` is generic and not
+                // specialised, which costs a metadata lookup per string.
+                if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
                 guard let s = String(validating: slice, as: UTF8.self) else {
                     throw Error(offset: start, reason: "string is not valid UTF-8")
                 }
@@ -121,6 +125,7 @@ public struct JSONParser {
             }
             if b == UInt8(ascii: "\\") { break }
             if b < 0x20 { throw fail("control character in string") }
+            high |= b
             position += 1
         }
         // Slow path with escapes.

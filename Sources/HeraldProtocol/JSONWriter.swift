@@ -68,14 +68,15 @@ struct JSONBytes {
 
     mutating func write(_ string: String) {
         bytes.append(UInt8(ascii: "\""))
-        var needsEscaping = false
-        for byte in string.utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0xE2 {
-            needsEscaping = true
-            break
+        var string = string
+        let plain = string.withUTF8 { utf8 -> Bool in
+            for byte in utf8 where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte == 0xE2 {
+                return false
+            }
+            bytes.append(contentsOf: utf8)
+            return true
         }
-        if !needsEscaping {
-            bytes.append(contentsOf: string.utf8)
-        } else {
+        if !plain {
             let hex: [UInt8] = Array("0123456789abcdef".utf8)
             for scalar in string.unicodeScalars {
                 switch scalar {

@@ -107,17 +107,17 @@ public final class HeraldServer: Service, Sendable {
     private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
         let sync = context.pipeline.syncOperations
         let raw = RawFrameWriter()
-        try sync.addHandler(raw, position: .first)
-        try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: broker.configuration.maxBatchBytes)))
+        try sync.addHandler(raw, name: "ws-raw-writer", position: .first)
+        try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: broker.configuration.maxBatchBytes)), name: "ws-decoder")
         try sync.addHandler(NIOWebSocketFrameAggregator(
             minNonFinalFragmentSize: 0,
             maxAccumulatedFrameCount: 1024,
             maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
-        ))
+        ), name: "ws-aggregator")
         let loop = services(for: context.eventLoop)
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
         handler.rawContext = try sync.context(handler: raw)
-        try sync.addHandler(handler)
+        try sync.addHandler(handler, name: "bayeux-ws")
         return handler
     }
 
@@ -152,11 +152,11 @@ public final class HeraldServer: Service, Sendable {
             let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
             let pipelining = HTTPServerPipelineHandler()
             let errors = HTTPServerProtocolErrorHandler()
-            try sync.addHandler(encoder)
-            try sync.addHandler(decoder)
-            try sync.addHandler(pipelining)
-            try sync.addHandler(errors)
-            try sync.addHandler(http)
+            try sync.addHandler(encoder, name: "http-encoder")
+            try sync.addHandler(decoder, name: "http-decoder")
+            try sync.addHandler(pipelining, name: "http-pipelining")
+            try sync.addHandler(errors, name: "http-errors")
+            try sync.addHandler(http, name: "bayeux-http")
             http.httpHandlers = [encoder, pipelining, errors, decoder]
             http.installWebSocket = { [unowned self] context in try self.installWebSocket(on: context) }
         }
