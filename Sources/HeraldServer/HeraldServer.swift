@@ -127,13 +127,8 @@ public final class HeraldServer: Service, Sendable {
         channel.closeFuture.whenComplete { [self] _ in
             _ = state.withLock { $0.connections.removeValue(forKey: key) }
         }
-        // configureHTTPServerPipeline's handlers, less the upgrade handler: `HTTPHandler` does the
-        // WebSocket handshake itself on any request of a keep-alive connection (aiohttp, under
-        // aiocometd, upgrades on the connection of its handshake POST; NIO's upgrade handler
-        // only looks at the first request).
-        let httpHandler = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
-        let bound = NIOLoopBound(httpHandler, eventLoop: channel.eventLoop)
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes)
+        let cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
         return channel.eventLoop.makeCompletedFuture { [self] in
             // Set here, synchronously: bootstrap child options cost a future chain per connection.
             if let options = channel.syncOptions {
@@ -146,19 +141,33 @@ public final class HeraldServer: Service, Sendable {
                 try options.setOption(.socketOption(.tcp_nodelay), value: 1)
                 #endif
             }
-            let sync = channel.pipeline.syncOperations
-            let http = bound.value
-            let encoder = HTTPResponseEncoder()
-            let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
-            let pipelining = HTTPServerPipelineHandler()
-            let errors = HTTPServerProtocolErrorHandler()
-            try sync.addHandler(encoder, name: "http-encoder")
-            try sync.addHandler(decoder, name: "http-decoder")
-            try sync.addHandler(pipelining, name: "http-pipelining")
-            try sync.addHandler(errors, name: "http-errors")
-            try sync.addHandler(http, name: "bayeux-http")
-            http.httpHandlers = [encoder, pipelining, errors, decoder]
-            http.installWebSocket = { [unowned self] context in try self.installWebSocket(on: context) }
+            // The HTTP pipeline is built only for connections that need it (see `UpgradeSniffer`).
+            try channel.pipeline.syncOperations.addHandler(UpgradeSniffer(
+                mountPath: configuration.path,
+                cors: cors,
+                installWebSocket: { [unowned self] context in try self.installWebSocket(on: context) },
+                installHTTP: { [unowned self] context in try self.installHTTP(on: context) }
+            ), name: "upgrade-sniffer")
         }
+    }
+
+    /// configureHTTPServerPipeline's handlers, less the upgrade handler, at the end of the
+    /// pipeline: `HTTPHandler` does the WebSocket handshake itself on any request of a
+    /// keep-alive connection (aiohttp, under aiocometd, upgrades on the connection of its
+    /// handshake POST; NIO's upgrade handler only looks at the first request).
+    private func installHTTP(on context: ChannelHandlerContext) throws {
+        let sync = context.pipeline.syncOperations
+        let http = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
+        let encoder = HTTPResponseEncoder()
+        let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
+        let pipelining = HTTPServerPipelineHandler()
+        let errors = HTTPServerProtocolErrorHandler()
+        try sync.addHandler(encoder, name: "http-encoder")
+        try sync.addHandler(decoder, name: "http-decoder")
+        try sync.addHandler(pipelining, name: "http-pipelining")
+        try sync.addHandler(errors, name: "http-errors")
+        try sync.addHandler(http, name: "bayeux-http")
+        http.httpHandlers = [encoder, pipelining, errors, decoder]
+        http.installWebSocket = { [unowned self] context in try self.installWebSocket(on: context) }
     }
 }

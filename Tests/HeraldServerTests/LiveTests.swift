@@ -263,6 +263,34 @@ import Testing
         }
     }
 
+    /// An upgrade request that arrives in pieces, and a long-polling request as the first
+    /// request, both work: the first request is read whole before the pipeline is chosen.
+    @Test func firstRequestInPiecesAndPlainHTTPFirst() async throws {
+        try await withLiveServer { live in
+            let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            let request = "GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            for piece in [request.prefix(2), request.dropFirst(2).prefix(40), request.dropFirst(42)] {
+                try await tcp.write(String(piece))
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            let response = String(decoding: try await tcp.read() ?? [], as: UTF8.self)
+            #expect(response.hasPrefix("HTTP/1.1 101"))
+            #expect(response.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="))
+            await tcp.close()
+
+            let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}]"#
+            let reply = try await TestHTTP.postJSON(handshake, port: live.port, on: LiveServer.group)
+            #expect(reply.status == 200)
+            #expect(try reply.json().first?["successful"] as? Bool == true)
+
+            // Not HTTP at all: the HTTP decoder answers 400 and closes.
+            let junk = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            try await junk.write("\u{16}\u{03}\u{01} not http\r\n\r\n")
+            #expect(String(decoding: try await junk.readAll(until: .seconds(2)), as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+            await junk.close()
+        }
+    }
+
     /// Refused upgrades are plain HTTP errors that say what is wrong (RFC 6455 §4.2.1, §4.4).
     @Test func refusedUpgrades() async throws {
         try await withLiveServer { live in
