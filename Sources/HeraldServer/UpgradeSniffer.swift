@@ -114,38 +114,55 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
     /// versions, folded lines, control or non-ASCII bytes, a body) gives nil: the HTTP
     /// decoder then judges the request.
     static func parseHead(_ head: ByteBuffer) -> HTTPRequestHead? {
-        let valid = head.withUnsafeReadableBytes { bytes in
-            bytes.allSatisfy { $0 == 0x0D || $0 == 0x0A || $0 == 0x09 || (0x20..<0x7F).contains($0) }
-        }
-        guard valid else { return nil }
-        let text = String(decoding: head.readableBytesView, as: UTF8.self)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: false)
-        // The head ends with an empty line (two, after splitting the final CRLF CRLF).
-        while lines.last?.isEmpty == true { lines.removeLast() }
-        guard let requestLine = lines.first else { return nil }
-        let parts = requestLine.split(separator: " ", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "GET", parts[2] == "HTTP/1.1", parts[1].first == "/" else { return nil }
-        var headers: [(String, String)] = []
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":"), colon != line.startIndex,
-                  line.first != " ", line.first != "\t", !line.contains("\n"), !line.contains("\r")
+        head.withUnsafeReadableBytes { bytes -> HTTPRequestHead? in
+            // Lines end in CRLF; a bare CR or LF, or any control or non-ASCII byte, is unusual.
+            var lines: [Range<Int>] = []
+            var start = 0
+            var i = 0
+            while i < bytes.count {
+                let b = bytes[i]
+                if b == 0x0D {
+                    guard i + 1 < bytes.count, bytes[i + 1] == 0x0A else { return nil }
+                    lines.append(start..<i)
+                    i += 2
+                    start = i
+                    continue
+                }
+                guard b == 0x09 || (0x20..<0x7F).contains(b), b != 0x0A else { return nil }
+                i += 1
+            }
+            guard start == bytes.count else { return nil }
+            while lines.last?.isEmpty == true { lines.removeLast() }
+            guard let requestLine = lines.first else { return nil }
+            // "GET " target " HTTP/1.1", single spaces.
+            let get = Array("GET /".utf8)
+            let version = Array(" HTTP/1.1".utf8)
+            guard requestLine.count > get.count + version.count,
+                  bytes[requestLine.lowerBound..<(requestLine.lowerBound + get.count)].elementsEqual(get),
+                  bytes[(requestLine.upperBound - version.count)..<requestLine.upperBound].elementsEqual(version)
             else { return nil }
-            let name = line[..<colon]
-            guard !name.contains(" "), !name.contains("\t") else { return nil }
-            let lowered = name.lowercased()
-            guard lowered != "content-length", lowered != "transfer-encoding" else { return nil }
-            let value = line[line.index(after: colon)...].trimmingSpacesAndTabs()
-            headers.append((String(name), String(value)))
+            let target = (requestLine.lowerBound + 4)..<(requestLine.upperBound - version.count)
+            guard !bytes[target].contains(0x20) else { return nil }
+            var headers: [(String, String)] = []
+            headers.reserveCapacity(lines.count - 1)
+            for line in lines.dropFirst() {
+                guard let colon = bytes[line].firstIndex(of: UInt8(ascii: ":")), colon > line.lowerBound else { return nil }
+                let name = line.lowerBound..<colon
+                guard !bytes[name].contains(where: { $0 == 0x20 || $0 == 0x09 }) else { return nil }
+                var valueStart = colon + 1
+                var valueEnd = line.upperBound
+                while valueStart < valueEnd, bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09 { valueStart += 1 }
+                while valueEnd > valueStart, bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09 { valueEnd -= 1 }
+                let nameText = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[name]), as: UTF8.self)
+                switch nameText.lowercased() {
+                case "content-length", "transfer-encoding": return nil
+                default: break
+                }
+                headers.append((nameText, String(decoding: UnsafeRawBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)))
+            }
+            let uri = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[target]), as: UTF8.self)
+            return HTTPRequestHead(version: .http1_1, method: .GET, uri: uri, headers: HTTPHeaders(headers))
         }
-        return HTTPRequestHead(version: .http1_1, method: .GET, uri: String(parts[1]), headers: HTTPHeaders(headers))
     }
 }
 
-extension Substring {
-    fileprivate func trimmingSpacesAndTabs() -> Substring {
-        var s = self
-        while let c = s.first, c == " " || c == "\t" { s.removeFirst() }
-        while let c = s.last, c == " " || c == "\t" { s.removeLast() }
-        return s
-    }
-}
