@@ -82,11 +82,12 @@ struct ChannelLogTree {
 
     func find(_ name: ChannelName) -> ChannelLog? {
         var node = root
-        for segment in name.segments {
-            guard let child = node.children[segment] else { return nil }
+        let found = name.forEachSegment { segment in
+            guard let child = node.children[segment] else { return false }
             node = child
+            return true
         }
-        return node.log
+        return found ? node.log : nil
     }
 
     mutating func insert(_ log: ChannelLog) {

@@ -94,16 +94,17 @@ struct SubscriptionIndex {
     private func lookup(_ channel: ChannelName) -> [Session] {
         var sources: [[ObjectIdentifier: Session]] = []
         var node = root
-        let segments = channel.segments
-        for (depth, segment) in segments.enumerated() {
+        let last = channel.segmentCount - 1
+        var depth = 0
+        let complete = channel.forEachSegment { segment in
             if !node.deep.isEmpty { sources.append(node.deep) }
-            if depth == segments.count - 1, !node.single.isEmpty { sources.append(node.single) }
-            guard let child = node.children[segment] else {
-                return merge(sources)
-            }
+            if depth == last, !node.single.isEmpty { sources.append(node.single) }
+            guard let child = node.children[segment] else { return false }
             node = child
+            depth += 1
+            return true
         }
-        if !node.literal.isEmpty { sources.append(node.literal) }
+        if complete, !node.literal.isEmpty { sources.append(node.literal) }
         return merge(sources)
     }
 

@@ -25,6 +25,28 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
         rawValue.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
     }
 
+    /// How many segments the name has.
+    public var segmentCount: Int {
+        rawValue.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) }
+    }
+
+    /// Calls `body` with each segment in order, without building an array; stops when `body`
+    /// returns false. Returns whether it went through every segment.
+    @discardableResult
+    public func forEachSegment(_ body: (Substring) throws -> Bool) rethrows -> Bool {
+        let utf8 = rawValue.utf8
+        var start = utf8.index(after: utf8.startIndex)
+        var i = start
+        while i < utf8.endIndex {
+            if utf8[i] == UInt8(ascii: "/") {
+                guard try body(rawValue[start..<i]) else { return false }
+                start = utf8.index(after: i)
+            }
+            i = utf8.index(after: i)
+        }
+        return try body(rawValue[start..<utf8.endIndex])
+    }
+
     public var description: String { rawValue }
 
     /// `/meta/**`: protocol channels, never delivered to subscribers.

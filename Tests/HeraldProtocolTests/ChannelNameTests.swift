@@ -8,6 +8,18 @@ import Testing
         #expect(ChannelPattern(name)?.kind == .literal)
     }
 
+    @Test(arguments: ["/a", "/foo/bar", "/a/b/c/d", "/meta/connect"])
+    func segmentsWithoutAnArray(_ name: String) throws {
+        let channel = try #require(ChannelName(name))
+        var walked: [Substring] = []
+        #expect(channel.forEachSegment { walked.append($0); return true })
+        #expect(walked == channel.segments)
+        #expect(channel.segmentCount == channel.segments.count)
+        var first: [Substring] = []
+        #expect(channel.forEachSegment { first.append($0); return false } == false)
+        #expect(first == [channel.segments[0]])
+    }
+
     @Test(arguments: ["", "/", "foo", "//a", "/a/", "/a//b", "/a:b", "/a\u{e9}", "/a/*", "/**", "/a\"b", "/a\\b"])
     func invalidNames(_ name: String) {
         #expect(ChannelName(name) == nil)
