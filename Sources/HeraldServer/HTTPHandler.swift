@@ -10,6 +10,10 @@ import NIOHTTP1
 ///
 /// A request holding a `/meta/connect` stays unanswered until events arrive or the connect
 /// times out; `HTTPServerPipelineHandler` keeps later pipelined requests waiting meanwhile.
+///
+/// It exists only on connections whose first request was not a plain WebSocket upgrade (see
+/// `UpgradeSniffer`), and it performs the WebSocket handshake itself for an upgrade on any of
+/// their requests, refusals included (`WebSocketHandshake`).
 final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
