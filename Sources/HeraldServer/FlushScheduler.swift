@@ -7,11 +7,14 @@ final class FlushScheduler: Sendable {
     let eventLoop: any EventLoop
     private let pending: NIOLoopBoundBox<[WebSocketConnection]>
     private let scheduled: NIOLoopBoundBox<Bool>
+    /// The frames of one run, kept for their capacity.
+    private let frames: NIOLoopBoundBox<[(WebSocketHandler, ByteBuffer)]>
 
     init(eventLoop: any EventLoop) {
         self.eventLoop = eventLoop
         self.pending = .makeBoxSendingValue([], eventLoop: eventLoop)
         self.scheduled = .makeBoxSendingValue(false, eventLoop: eventLoop)
+        self.frames = .makeBoxSendingValue([], eventLoop: eventLoop)
     }
 
     func schedule(_ connection: WebSocketConnection) {
@@ -34,7 +37,17 @@ final class FlushScheduler: Sendable {
         scheduled.value = false
         var batch: [WebSocketConnection] = []
         swap(&batch, &pending.value)
-        for connection in batch { connection.flushOnLoop() }
+        // Two passes: drain and frame everything, then write back to back. The writes of a
+        // tick then follow each other closely, which keeps the readers' wake-ups down.
+        var ready: [(WebSocketHandler, ByteBuffer)] = []
+        swap(&ready, &frames.value)
+        for connection in batch {
+            let handler = connection.handler.value
+            if let frame = handler.takeFrame() { ready.append((handler, frame)) }
+        }
+        for (handler, frame) in ready { handler.send(frame) }
+        ready.removeAll(keepingCapacity: true)
+        swap(&ready, &frames.value)
         if pending.value.isEmpty {
             batch.removeAll(keepingCapacity: true)
             swap(&batch, &pending.value)

@@ -18,11 +18,6 @@ final class WebSocketConnection: BayeuxConnection {
         scheduler.schedule(self)
     }
 
-    /// Runs on the event loop, from the flush scheduler.
-    func flushOnLoop() {
-        handler.value.flush()
-    }
-
     func completeConnect(_ session: Session, reply: ByteBuffer, events: [ByteBuffer]) {
         if eventLoop.inEventLoop {
             handler.value.writeMessages([reply] + events)

@@ -213,21 +213,34 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        guard context != nil, let session, !closing else { return }
+        if let frame = takeFrame() { send(frame) }
+    }
+
+    /// Drains the bound session's queue into one text frame, header included, if the socket
+    /// can take it. `FlushScheduler` takes the frames of every connection first and then sends
+    /// them back to back (`send`), so the `write`s of one tick are not interleaved with
+    /// draining and framing.
+    func takeFrame() -> ByteBuffer? {
+        guard context != nil, let session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
             // channels keep only their latest; `channelWritabilityChanged` flushes again.
             session.markCongested()
-            return
+            return nil
         }
         var payload: ByteBuffer?
         let allocator = self.allocator
         session.drain(for: connection) { queue, bytes in
             payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
         }
-        if let payload {
-            writeFrame(opcode: 0x1, payload: payload)
-        }
+        payload?.prependWebSocketHeader(opcode: 0x1)
+        return payload
+    }
+
+    /// Writes and flushes a frame from `takeFrame`.
+    func send(_ frame: ByteBuffer) {
+        guard !closing else { return }
+        rawContext?.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {
