@@ -417,6 +417,34 @@ import Testing
     }
 }
 
+@Suite struct PublishAcknowledgementTests {
+    struct Passive: BayeuxExtension {}
+
+    /// Without extensions a successful publish is acknowledged by a direct writer; with one,
+    /// through the reply object. Both must produce the same bytes, for every `id` shape.
+    @Test func fastAndGeneralPathsWriteTheSameBytes() {
+        func replies(extended: Bool) -> [String] {
+            let broker = Broker()
+            if extended { broker.addExtension(Passive()) }
+            var client = CoreClient(broker)
+            _ = client.handshake()
+            let batch = #"[{"channel":"/a/b","clientId":"\#(client.clientId)","data":1,"id":"s\"1"},"#
+                + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":2,"id":17},"#
+                + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":3},"#
+                + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":4,"id":null},"#
+                + #"{"channel":"/a/*","clientId":"\#(client.clientId)","data":5,"id":"w"}]"#
+            let messages = try! MessageCodec.decodeBatch(ByteBuffer(string: batch))
+            return broker.process(messages, type: .websocket, connection: client.connection).replies.map { String(buffer: $0) }
+        }
+        let fast = replies(extended: false)
+        #expect(fast == replies(extended: true))
+        #expect(fast.first == #"{"id":"s\"1","channel":"/a/b","successful":true}"#)
+        #expect(fast[1] == #"{"id":17,"channel":"/a/b","successful":true}"#)
+        #expect(fast[2] == #"{"channel":"/a/b","successful":true}"#)
+        #expect(fast[4].contains(#""successful":false"#))
+    }
+}
+
 @Suite struct ExtensionTests {
     struct Gate: BayeuxExtension {
         func incoming(_ message: inout BayeuxMessage, session: Session?) -> ExtensionDecision {
