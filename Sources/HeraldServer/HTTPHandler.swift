@@ -36,10 +36,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var requestNumber = 0
     private var held: (number: Int, jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)], session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
 
-    init(broker: Broker, configuration: ServerConfiguration, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, logger: Logger) {
         self.broker = broker
         self.configuration = configuration
-        self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
+        self.cors = cors
         self.logger = logger
     }
 
@@ -98,7 +98,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: Requests
 
     private func handle(head: HTTPRequestHead, body: ByteBuffer) {
-        let (path, query) = splitURI(head.uri)
+        let (path, query) = Self.splitURI(head.uri)
         guard isMounted(path) else {
             respondText(.notFound, "Not found: Bayeux is served at \(configuration.path)", head: head)
             return
@@ -282,7 +282,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     // MARK: Paths
 
-    private func splitURI(_ uri: String) -> (Substring, Substring) {
+    /// The path and the query of a request target.
+    static func splitURI(_ uri: String) -> (path: Substring, query: Substring) {
         if let q = uri.firstIndex(of: "?") {
             return (uri[..<q], uri[uri.index(after: q)...])
         }

@@ -20,6 +20,8 @@ public final class HeraldServer: Service, Sendable {
     let logger: Logger
     let state = Mutex<State>(State())
     let onListening: (@Sendable (SocketAddress) -> Void)?
+    /// Built once: every connection checks origins against it.
+    let cors: CORSPolicy
 
     struct State {
         var serverChannel: (any Channel)?
@@ -39,6 +41,7 @@ public final class HeraldServer: Service, Sendable {
         self.group = eventLoopGroup
         self.logger = logger
         self.onListening = onListening
+        self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
     }
 
     /// The bound address, once started.
@@ -128,7 +131,6 @@ public final class HeraldServer: Service, Sendable {
             _ = state.withLock { $0.connections.removeValue(forKey: key) }
         }
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes)
-        let cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
         return channel.eventLoop.makeCompletedFuture { [self] in
             // Set here, synchronously: bootstrap child options cost a future chain per connection.
             if let options = channel.syncOptions {
@@ -157,7 +159,7 @@ public final class HeraldServer: Service, Sendable {
     /// handshake POST; NIO's upgrade handler only looks at the first request).
     private func installHTTP(on context: ChannelHandlerContext) throws {
         let sync = context.pipeline.syncOperations
-        let http = HTTPHandler(broker: broker, configuration: configuration, logger: logger)
+        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()

@@ -17,6 +17,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Heads longer than this go to the HTTP decoder, which applies its own limits.
     static let maxHeadBytes = 8 * 1024
+    private static let get = Array("GET ".utf8)
 
     private let mountPath: String
     private let cors: CORSPolicy
@@ -51,21 +52,20 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
         let bytes = buffered!
         // Not a GET: no need to wait for the whole head.
         let prefix = bytes.getBytes(at: bytes.readerIndex, length: min(4, bytes.readableBytes)) ?? []
-        guard prefix.elementsEqual(Array("GET ".utf8).prefix(prefix.count)) else { return fallBack(context) }
+        guard prefix.elementsEqual(Self.get.prefix(prefix.count)) else { return fallBack(context) }
         guard let headEnd = Self.endOfHead(bytes) else {
             if bytes.readableBytes > Self.maxHeadBytes { fallBack(context) }
             return
         }
         guard let head = Self.parseHead(bytes.getSlice(at: bytes.readerIndex, length: headEnd - bytes.readerIndex)!),
-              case .success(let accept) = WebSocketHandshake.accept(head),
-              isAllowed(head)
+              isAllowed(head),
+              case .success(let accept) = WebSocketHandshake.accept(head)
         else { return fallBack(context) }
         upgrade(context, accept: accept, rest: bytes.getSlice(at: headEnd, length: bytes.writerIndex - headEnd)!)
     }
 
     private func isAllowed(_ head: HTTPRequestHead) -> Bool {
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        guard HTTPHandler.isMounted(path, mount: mountPath) else { return false }
+        guard HTTPHandler.isMounted(HTTPHandler.splitURI(head.uri).path, mount: mountPath) else { return false }
         if let origin = head.headers.first(name: "origin") {
             return cors.allows(origin: origin, host: head.headers.first(name: "host"))
         }

@@ -103,29 +103,27 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
     }
 
-    /// Sends the upgrade's `101` response, before any frame. Bytes that came right behind the
-    /// upgrade request reach this handler from a task NIO queues when the HTTP decoder leaves
-    /// the pipeline, outside any read burst; the task queued here, after it, flushes their
-    /// replies.
+    /// Sends the upgrade's `101` response, before any frame. After an upgrade on a later
+    /// keep-alive request, bytes that came right behind it reach this handler from a task NIO
+    /// queues when the HTTP decoder leaves the pipeline, outside any read burst; the task
+    /// queued here, after it, flushes their replies.
     func upgraded(response: ByteBuffer) {
         guard let rawContext, let context else { return }
         rawContext.writeAndFlush(NIOAny(response), promise: nil)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            let handler = bound.value
-            if handler.repliesToFlush {
-                handler.repliesToFlush = false
-                handler.rawContext?.flush()
-            }
-        }
+        context.eventLoop.execute { bound.value.flushReplies() }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if repliesToFlush {
-            repliesToFlush = false
-            rawContext?.flush()
-        }
+        flushReplies()
         context.fireChannelReadComplete()
+    }
+
+    /// Flushes the replies written during a read burst, once.
+    private func flushReplies() {
+        guard repliesToFlush else { return }
+        repliesToFlush = false
+        rawContext?.flush()
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -262,8 +260,8 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes one unmasked frame, header in the payload's headroom, and flushes. No promise
-    /// unless one is passed: this runs once per subscriber per flush.
+    /// Writes one unmasked frame (replies, pings, close), header in the payload's headroom, and
+    /// flushes unless told not to.
     func writeFrame(opcode: UInt8, payload: ByteBuffer, flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
         guard let writer = rawContext else {
             promise?.fail(ChannelError.ioOnClosedChannel)
@@ -282,7 +280,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     func close(code: WebSocketErrorCode, reason: String) {
         guard let context, !closing else { return }
         closing = true
-        var data = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        var data = allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(String(reason.utf8.prefix(120)) ?? "")
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

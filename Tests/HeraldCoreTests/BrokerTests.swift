@@ -420,8 +420,8 @@ import Testing
 @Suite struct PublishAcknowledgementTests {
     struct Passive: BayeuxExtension {}
 
-    /// Without extensions a successful publish is acknowledged by a direct writer; with one,
-    /// through the reply object. Both must produce the same bytes, for every `id` shape.
+    /// A successful publish's acknowledgement is the same with or without an extension that
+    /// sees replies, for every `id` shape, and echoes the `id` with its JSON type.
     @Test func fastAndGeneralPathsWriteTheSameBytes() {
         func replies(extended: Bool) -> [String] {
             let broker = Broker()
