@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
-import NIOWebSocket
 import ServiceLifecycle
 import Synchronization
 
@@ -105,18 +104,12 @@ public final class HeraldServer: Service, Sendable {
         }
     }
 
-    /// The handlers of an upgraded connection: `RawFrameWriter` next to the socket, NIO's frame
-    /// decoder and aggregator, and `WebSocketHandler`, which it returns.
+    /// The handlers of an upgraded connection: `RawFrameWriter` next to the socket and
+    /// `WebSocketHandler`, which reads frames itself (`WebSocketFrameReader`) and is returned.
     private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
         let sync = context.pipeline.syncOperations
         let raw = RawFrameWriter()
         try sync.addHandler(raw, name: "ws-raw-writer", position: .first)
-        try sync.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: broker.configuration.maxBatchBytes)), name: "ws-decoder")
-        try sync.addHandler(NIOWebSocketFrameAggregator(
-            minNonFinalFragmentSize: 0,
-            maxAccumulatedFrameCount: 1024,
-            maxAccumulatedFrameSize: broker.configuration.maxBatchBytes
-        ), name: "ws-aggregator")
         let loop = services(for: context.eventLoop)
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
         handler.rawContext = try sync.context(handler: raw)

@@ -7,7 +7,7 @@ import NIOWebSocket
 /// Bayeux over one WebSocket (bayeux-notes §3.4).
 ///
 /// ```
-///  socket → frame decoder → frame aggregator → WebSocketHandler ─→ Broker.process
+///  socket ──────────→ WebSocketHandler (WebSocketFrameReader) ─→ Broker.process
 ///                                                   │  ↑ replies, one frame per incoming frame
 ///  socket ← RawFrameWriter ←────────────────────────┘  └ pushed events, one frame per flush
 /// ```
@@ -17,8 +17,8 @@ import NIOWebSocket
 /// as they are queued, batched per event-loop tick. When the socket is not writable, events
 /// wait in the session's bounded queue.
 final class WebSocketHandler: ChannelInboundHandler {
-    typealias InboundIn = WebSocketFrame
-    typealias OutboundOut = WebSocketFrame
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     let broker: Broker
     let configuration: ServerConfiguration
@@ -40,6 +40,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     /// every flush, and the channel's own property costs a pipeline hop and a cache miss.
     private var writable = true
     private var allocator = ByteBufferAllocator()
+    private var reader: WebSocketFrameReader
 
     init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: KeepaliveTimer, logger: Logger) {
         self.broker = broker
@@ -47,6 +48,7 @@ final class WebSocketHandler: ChannelInboundHandler {
         self.scheduler = scheduler
         self.keepaliveTimer = keepalive
         self.logger = logger
+        self.reader = WebSocketFrameReader(maxMessageBytes: broker.configuration.maxBatchBytes)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -79,27 +81,38 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
+        guard !closing else { return }
         silentPingIntervals = 0
-        switch frame.opcode {
-        case .text:
-            handleText(frame.unmaskedData)
+        reader.append(unwrapInboundIn(data))
+        do {
+            while !closing, let message = try reader.next(allocator: allocator) {
+                handle(message)
+            }
+        } catch {
+            switch error {
+            case .tooLarge:
+                close(code: .messageTooLarge, reason: "message larger than \(broker.configuration.maxBatchBytes) bytes")
+            case .protocolError(let detail):
+                close(code: .protocolError, reason: detail)
+            }
+        }
+    }
+
+    private func handle(_ message: WebSocketFrameReader.Message) {
+        switch message {
+        case .text(let payload):
+            handleText(payload)
         case .binary:
             close(code: .unacceptableData, reason: "binary frames are not Bayeux")
-        case .ping:
-            var payload = frame.unmaskedData
-            if payload.readableBytes > 125 { payload = payload.getSlice(at: payload.readerIndex, length: 125)! }
+        case .ping(let payload):
             writeFrame(opcode: 0xA, payload: payload)
         case .pong:
             break
-        case .connectionClose:
-            var data = frame.unmaskedData
+        case .close(var data):
             // RFC 6455 §5.5.1: echo the client's status code, if it may be sent (§7.4.1).
             let code = data.readWebSocketErrorCode().map { UInt16(webSocketErrorCode: $0) } ?? 1000
             let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
             close(code: sendable ? WebSocketErrorCode(codeNumber: Int(code)) : .normalClosure, reason: "")
-        default:
-            close(code: .protocolError, reason: "unexpected frame")
         }
     }
 
@@ -133,25 +146,6 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let aggregation = error as? NIOWebSocketFrameAggregator.Error {
-            switch aggregation {
-            case .accumulatedFrameSizeIsTooLarge, .tooManyFragments:
-                close(code: .messageTooLarge, reason: "batch larger than \(broker.configuration.maxBatchBytes) bytes")
-            default:
-                close(code: .protocolError, reason: "invalid fragmentation")
-            }
-            return
-        }
-        if let framing = error as? NIOWebSocketError {
-            // From the frame decoder (RFC 6455 §7.4.1).
-            switch framing {
-            case .invalidFrameLength:
-                close(code: .messageTooLarge, reason: "frame larger than \(broker.configuration.maxBatchBytes) bytes")
-            default:
-                close(code: .protocolError, reason: "invalid control frame")
-            }
-            return
-        }
         logger.debug("websocket error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
