@@ -32,9 +32,10 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var session: Session?
     private var heldTimeout: Scheduled<Void>?
     private var silentPingIntervals = 0
-    /// Replies were written during this read burst and wait for `channelReadComplete` to be
-    /// flushed: one `write` for all the replies of a burst, not one per incoming frame.
-    private var repliesToFlush = false
+    /// The replies of this read burst, as one array frame in the making (`[r1,r2,…` with room
+    /// for the frame header in front), written at `channelReadComplete`: one frame and one
+    /// `write` for all the replies of a burst, not one per incoming frame.
+    private var pendingReplies: ByteBuffer?
     private var closing = false
     /// The channel's writability, as last reported by `channelWritabilityChanged`: read on
     /// every flush, and the channel's own property costs a pipeline hop and a cache miss.
@@ -132,11 +133,36 @@ final class WebSocketHandler: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
-    /// Flushes the replies written during a read burst, once.
+    /// Writes and flushes the replies of a read burst, once.
     private func flushReplies() {
-        guard repliesToFlush else { return }
-        repliesToFlush = false
+        guard pendingReplies != nil else { return }
+        emitPendingReplies()
         rawContext?.flush()
+    }
+
+    /// Adds encoded messages to the burst's reply frame.
+    private func appendReplies(_ messages: [ByteBuffer]) {
+        for message in messages {
+            if pendingReplies == nil {
+                var frame = allocator.buffer(capacity: FrameBuilder.headroom + 2 + max(message.readableBytes, 254))
+                frame.moveWriterIndex(forwardBy: FrameBuilder.headroom)
+                frame.moveReaderIndex(forwardBy: FrameBuilder.headroom)
+                frame.writeInteger(UInt8(ascii: "["))
+                pendingReplies = frame
+            } else {
+                pendingReplies!.writeInteger(UInt8(ascii: ","))
+            }
+            pendingReplies!.writeImmutableBuffer(message)
+        }
+    }
+
+    /// Writes the burst's reply frame, unflushed, ahead of anything else written now.
+    private func emitPendingReplies() {
+        guard var frame = pendingReplies else { return }
+        pendingReplies = nil
+        frame.writeInteger(UInt8(ascii: "]"))
+        frame.prependWebSocketHeader(opcode: 0x1)
+        rawContext?.write(NIOAny(frame), promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -183,9 +209,9 @@ final class WebSocketHandler: ChannelInboundHandler {
                 let replies = CommitGate.apply(replacements, to: result.replies) + result.events
                 connection.eventLoop.execute { connection.handler.value.writeMessages(replies) }
             }
-        } else if !result.isEmpty {
-            writeMessages(result.replies + result.events, flush: false)
-            repliesToFlush = true
+        } else if !closing {
+            appendReplies(result.replies)
+            appendReplies(result.events)
         }
         if let held = result.held, let context {
             heldTimeout?.cancel()
@@ -197,10 +223,10 @@ final class WebSocketHandler: ChannelInboundHandler {
     }
 
     /// Writes encoded messages as one array frame.
-    func writeMessages(_ messages: [ByteBuffer], flush: Bool = true) {
+    func writeMessages(_ messages: [ByteBuffer]) {
         guard context != nil, !closing, !messages.isEmpty else { return }
         let payload = FrameBuilder.array(messages, allocator: allocator, headroom: FrameBuilder.headroom)
-        writeFrame(opcode: 0x1, payload: payload, flush: flush)
+        writeFrame(opcode: 0x1, payload: payload)
     }
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
@@ -232,6 +258,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     /// Writes and flushes a frame from `takeFrame`.
     func send(_ frame: ByteBuffer) {
         guard !closing else { return }
+        emitPendingReplies()
         rawContext?.writeAndFlush(NIOAny(frame), promise: nil)
     }
 
@@ -261,6 +288,7 @@ final class WebSocketHandler: ChannelInboundHandler {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
+        emitPendingReplies()
         var payload = payload
         payload.prependWebSocketHeader(opcode: opcode)
         if flush {
