@@ -358,7 +358,8 @@ extension Broker {
 
     /// `{"id":…,"channel":…}`: every reply echoes the request's `id` verbatim and its channel.
     func baseReply(_ message: BayeuxMessage) -> JSONObject {
-        var reply = JSONObject()
+        // id, channel, successful, and clientId, error or advice: one allocation.
+        var reply = JSONObject(capacity: 5)
         if let id = message.id { reply["id"] = id }
         if let channel = message.channel { reply["channel"] = .string(channel) }
         return reply

@@ -3,7 +3,7 @@ import NIOCore
 /// A JSON value as Herald needs it: numbers keep their source text so that ids and
 /// 17-digit integers round-trip exactly, and `raw` carries pre-validated JSON bytes
 /// (a publisher's `data`) that are written out untouched.
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     /// The number's source text, already validated against RFC 8259's grammar.
@@ -55,6 +55,12 @@ public struct JSONObject: Sendable, Equatable {
     public private(set) var members: [(key: String, value: JSONValue)]
 
     public init() { self.members = [] }
+
+    /// An empty object with room for `capacity` members without reallocating.
+    public init(capacity: Int) {
+        self.members = []
+        members.reserveCapacity(capacity)
+    }
 
     public init(_ members: [(String, JSONValue)]) {
         self.members = members.map { (key: $0.0, value: $0.1) }
