@@ -8,7 +8,7 @@ import NIOCore
 /// This replaces NIO's `WebSocketFrameDecoder` and `NIOWebSocketFrameAggregator`. Between
 /// them they cost a `ByteToMessageHandler` pass, a boxed `WebSocketFrame` per frame, a second
 /// pipeline hop, and a byte-at-a-time unmasking copy: about a tenth of the server's time when
-/// every publish is one small frame (Benchmarks/README.md, "channels").
+/// every publish is one small frame (README, "Performance": the channels scenario).
 ///
 /// Limits, checked before a payload is buffered:
 /// - a frame or a reassembled message over `maxMessageBytes` is `.tooLarge` (close 1009);
