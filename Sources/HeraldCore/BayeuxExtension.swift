@@ -45,7 +45,9 @@ public struct Delivery: Sendable {
 
     /// `{"channel":…,"data":…[,"ext":…]}`: no `id`, no `clientId` (bayeux-notes rule 4).
     public func encoded(allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 24 + channel.rawValue.utf8.count + data.readableBytes)
+        // With its WebSocket frame around it (`SingleMessageFrame`): a connection whose batch
+        // is this message alone sends the shared buffer as it is.
+        var buffer = SingleMessageFrame.start(capacity: 24 + channel.rawValue.utf8.count + data.readableBytes, allocator: allocator)
         // Channel names are printable ASCII without quotes or backslashes (`ChannelName`):
         // nothing to escape.
         buffer.writeStaticString("{\"channel\":\"")
@@ -57,6 +59,7 @@ public struct Delivery: Sendable {
             buffer.writeJSON(ext)
         }
         buffer.writeStaticString("}")
+        SingleMessageFrame.finish(&buffer)
         return buffer
     }
 }

@@ -1,3 +1,4 @@
+import HeraldProtocol
 import NIOCore
 
 /// Writes server WebSocket frames (RFC 6455 §5.2, unmasked) as plain bytes, skipping NIO's
@@ -20,7 +21,7 @@ extension ByteBuffer {
     /// readable bytes (or a new buffer if there is none), so the frame is one buffer.
     mutating func prependWebSocketHeader(opcode: UInt8) {
         let length = readableBytes
-        let headerBytes = length < 126 ? 2 : (length <= 0xFFFF ? 4 : 10)
+        let headerBytes = SingleMessageFrame.headerLength(payload: length)
         if readerIndex < headerBytes {
             var framed = ByteBuffer()
             framed.reserveCapacity(headerBytes + length)
@@ -30,16 +31,7 @@ extension ByteBuffer {
             self = framed
         }
         let start = readerIndex - headerBytes
-        setInteger(0x80 | opcode, at: start)
-        switch headerBytes {
-        case 2: setInteger(UInt8(length), at: start + 1)
-        case 4:
-            setInteger(UInt8(126), at: start + 1)
-            setInteger(UInt16(length), at: start + 2)
-        default:
-            setInteger(UInt8(127), at: start + 1)
-            setInteger(UInt64(length), at: start + 2)
-        }
+        SingleMessageFrame.writeHeader(opcode: opcode, payload: length, into: &self, at: start)
         moveReaderIndex(to: start)
     }
 }

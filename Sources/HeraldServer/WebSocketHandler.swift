@@ -248,10 +248,17 @@ final class WebSocketHandler: ChannelInboundHandler {
         }
         var payload: ByteBuffer?
         let allocator = self.allocator
+        var framed = false
         session.drain(for: connection) { queue, bytes in
-            payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
+            if queue.count == 1, let frame = SingleMessageFrame.frame(around: queue[0]) {
+                // The usual case: one message, encoded once for all subscribers with its frame.
+                payload = frame
+                framed = true
+            } else {
+                payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
+            }
         }
-        payload?.prependWebSocketHeader(opcode: 0x1)
+        if !framed { payload?.prependWebSocketHeader(opcode: 0x1) }
         return payload
     }
 
