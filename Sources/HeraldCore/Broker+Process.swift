@@ -53,6 +53,14 @@ extension Broker {
                 reply = errorReply(message, rejected)
             } else if let field = message.malformedField {
                 reply = errorReply(message, BayeuxError(code: 400, args: [field], message: "Invalid parameter"))
+            } else if exts.isEmpty, let channel = message.channel, MetaChannel(rawValue: channel) == nil {
+                // A publish with no extension to see its reply: a successful one is
+                // acknowledged without building the reply object.
+                reply = publish(message, channel: channel, session: session, result: &result)
+                if reply == nil {
+                    result.replies.append(encodePublishAcknowledgement(message, channel: channel))
+                    continue
+                }
             } else {
                 reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, result: &result)
             }
@@ -77,7 +85,7 @@ extension Broker {
             case .disconnect: return disconnect(message, session: session)
             }
         }
-        return publish(message, channel: channel, session: session, result: &result)
+        return publish(message, channel: channel, session: session, result: &result) ?? publishAcknowledgement(message)
     }
 
     // MARK: Meta channels
@@ -302,22 +310,23 @@ extension Broker {
 
     // MARK: Publish
 
-    func publish(_ message: BayeuxMessage, channel raw: String, session: Session?, result: inout BatchResult) -> JSONObject {
-        var reply = baseReply(message)
+    /// Publishes `message`. Returns nil when it succeeded (the caller writes the plain
+    /// acknowledgement), or the failure reply.
+    func publish(_ message: BayeuxMessage, channel raw: String, session: Session?, result: inout BatchResult) -> JSONObject? {
         guard let channel = ChannelName(raw) else {
             // Wildcards are for subscriptions only (Faye: 405).
-            return failed(reply, .invalidChannel(raw), advice: nil)
+            return failed(baseReply(message), .invalidChannel(raw), advice: nil)
         }
         if channel.isMeta {
             // Only the five exact meta channels are commands; `/meta/subscribe/x` is not one
             // (GHSA-qpg4-4w7w-2mq5).
-            return failed(reply, .forbiddenChannel(raw), advice: nil)
+            return failed(baseReply(message), .forbiddenChannel(raw), advice: nil)
         }
         guard let data = message.data else {
-            return failed(reply, .missingParameter("data"), advice: nil)
+            return failed(baseReply(message), .missingParameter("data"), advice: nil)
         }
         if session == nil && !configuration.allowAnonymousPublish {
-            return failed(reply, .unknownClient, advice: nil)
+            return failed(baseReply(message), .unknownClient, advice: nil)
         }
         if let session { session.touch(expiresAt: expiry(clock.nowNanoseconds())) }
         if channel.isService {
@@ -333,7 +342,7 @@ extension Broker {
                 // For a durable channel the reply waits for the commit (see `CommitGate`).
                 let gate = result.commitGate ?? CommitGate()
                 let index = result.replies.count
-                let failure = encode(failed(reply, .publishFailed("not committed to the message store"), advice: nil))
+                let failure = encode(failed(baseReply(message), .publishFailed("not committed to the message store"), advice: nil))
                 gate.add()
                 outcome = publish(Delivery(channel: channel, data: data)) { committed in
                     gate.complete(replyIndex: index, failure: committed ? nil : failure)
@@ -347,11 +356,41 @@ extension Broker {
                 outcome = publish(Delivery(channel: channel, data: data), onCommit: nil)
             }
             if outcome.refused {
-                return failed(reply, .publishFailed("the server is shutting down"), advice: nil)
+                return failed(baseReply(message), .publishFailed("the server is shutting down"), advice: nil)
             }
         }
+        return nil
+    }
+
+    /// `{"id":…,"channel":…,"successful":true}`, the reply to a publish that succeeded.
+    func publishAcknowledgement(_ message: BayeuxMessage) -> JSONObject {
+        var reply = baseReply(message)
         reply["successful"] = .bool(true)
         return reply
+    }
+
+    /// The same bytes as `encode(publishAcknowledgement(message))`, written directly: this is
+    /// the most frequent reply of all. `channel` is a valid channel name (it was published to),
+    /// so it needs no escaping.
+    func encodePublishAcknowledgement(_ message: BayeuxMessage, channel: String) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: 48 + channel.utf8.count)
+        buffer.writeStaticString("{")
+        switch message.id {
+        case .number(let text)?:
+            buffer.writeStaticString("\"id\":")
+            buffer.writeString(text)
+            buffer.writeStaticString(",")
+        case let id?:
+            buffer.writeStaticString("\"id\":")
+            buffer.writeJSON(id)
+            buffer.writeStaticString(",")
+        case nil:
+            break
+        }
+        buffer.writeStaticString("\"channel\":\"")
+        buffer.writeString(channel)
+        buffer.writeStaticString("\",\"successful\":true}")
+        return buffer
     }
 
     // MARK: Replies
