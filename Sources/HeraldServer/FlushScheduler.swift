@@ -5,12 +5,13 @@ import NIOCore
 /// processed. One publish burst thus costs each subscriber one frame and one `write`.
 final class FlushScheduler: Sendable {
     let eventLoop: any EventLoop
-    private let pending: NIOLoopBoundBox<[WebSocketConnection]>
+    private let pending: NIOLoopBoundBox<[WebSocketHandler]>
     private let scheduled: NIOLoopBoundBox<Bool>
 
-    /// A connection's batch, framed, waiting for the second pass.
+    /// A connection's batch, framed, waiting for the second pass, with the context it is
+    /// written through: the second pass does not touch the handlers again.
     private struct Frame {
-        let handler: WebSocketHandler
+        let context: ChannelHandlerContext
         let bytes: ByteBuffer
     }
 
@@ -20,16 +21,9 @@ final class FlushScheduler: Sendable {
         self.scheduled = .makeBoxSendingValue(false, eventLoop: eventLoop)
     }
 
-    func schedule(_ connection: WebSocketConnection) {
-        if eventLoop.inEventLoop {
-            enqueue(connection)
-        } else {
-            eventLoop.execute { self.enqueue(connection) }
-        }
-    }
-
-    private func enqueue(_ connection: WebSocketConnection) {
-        pending.value.append(connection)
+    /// On the event loop: `handler` has messages to send.
+    func schedule(_ handler: WebSocketHandler) {
+        pending.value.append(handler)
         if !scheduled.value {
             scheduled.value = true
             eventLoop.execute { self.run() }
@@ -38,7 +32,7 @@ final class FlushScheduler: Sendable {
 
     private func run() {
         scheduled.value = false
-        var batch: [WebSocketConnection] = []
+        var batch: [WebSocketHandler] = []
         swap(&batch, &pending.value)
         pending.value.reserveCapacity(batch.count)
         // Two passes: drain and frame everything, then write back to back. The writes of a
@@ -47,10 +41,9 @@ final class FlushScheduler: Sendable {
         // one allocation.)
         var frames: [Frame] = []
         frames.reserveCapacity(batch.count)
-        for connection in batch {
-            let handler = connection.handler.value
-            if let bytes = handler.takeFrame() { frames.append(Frame(handler: handler, bytes: bytes)) }
+        for handler in batch {
+            if let (context, bytes) = handler.takeFrame() { frames.append(Frame(context: context, bytes: bytes)) }
         }
-        for frame in frames { frame.handler.send(frame.bytes) }
+        for frame in frames { frame.context.writeAndFlush(NIOAny(frame.bytes), promise: nil) }
     }
 }

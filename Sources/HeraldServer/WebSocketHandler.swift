@@ -62,6 +62,7 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cleanUp()
+        connection.detach()
         self.context = nil
         self.rawContext = nil
     }
@@ -207,7 +208,7 @@ final class WebSocketHandler: ChannelInboundHandler {
             let connection = self.connection!
             gate.whenCommitted { replacements in
                 let replies = CommitGate.apply(replacements, to: result.replies) + result.events
-                connection.eventLoop.execute { connection.handler.value.writeMessages(replies) }
+                connection.eventLoop.execute { connection.handler?.writeMessages(replies) }
             }
         } else if !closing {
             appendReplies(result.replies)
@@ -231,15 +232,16 @@ final class WebSocketHandler: ChannelInboundHandler {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        if let frame = takeFrame() { send(frame) }
+        if let (writer, frame) = takeFrame() { writer.writeAndFlush(NIOAny(frame), promise: nil) }
     }
 
     /// Drains the bound session's queue into one text frame, header included, if the socket
-    /// can take it. `FlushScheduler` takes the frames of every connection first and then sends
-    /// them back to back (`send`), so the `write`s of one tick are not interleaved with
-    /// draining and framing.
-    func takeFrame() -> ByteBuffer? {
-        guard context != nil, let session, !closing else { return nil }
+    /// can take it, and returns it with the context to write it through. `FlushScheduler` takes
+    /// the frames of every connection first and then writes them back to back, so the `write`s
+    /// of one tick are not interleaved with draining and framing. Replies still waiting in this
+    /// read burst's frame are written (unflushed) first, to keep them ahead of the events.
+    func takeFrame() -> (ChannelHandlerContext, ByteBuffer)? {
+        guard context != nil, let rawContext, let session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
             // channels keep only their latest; `channelWritabilityChanged` flushes again.
@@ -258,15 +260,10 @@ final class WebSocketHandler: ChannelInboundHandler {
                 payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
             }
         }
-        if !framed { payload?.prependWebSocketHeader(opcode: 0x1) }
-        return payload
-    }
-
-    /// Writes and flushes a frame from `takeFrame`.
-    func send(_ frame: ByteBuffer) {
-        guard !closing else { return }
+        guard var payload else { return nil }
+        if !framed { payload.prependWebSocketHeader(opcode: 0x1) }
         emitPendingReplies()
-        rawContext?.writeAndFlush(NIOAny(frame), promise: nil)
+        return (rawContext, payload)
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {

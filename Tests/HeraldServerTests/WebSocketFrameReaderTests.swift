@@ -1,4 +1,7 @@
+import HeraldCore
+import Logging
 import NIOCore
+import NIOEmbedded
 @testable import HeraldServer
 import Testing
 
@@ -121,5 +124,31 @@ import Testing
             }
             #expect(target == source.enumerated().map { $0.element ^ key[$0.offset & 3] }, "length \(length)")
         }
+    }
+}
+
+@Suite struct WebSocketHandlerLifetimeTests {
+    /// The handler and its `WebSocketConnection` refer to each other; closing the channel must
+    /// free both (a cycle here leaked a few hundred bytes per WebSocket ever opened).
+    @Test func handlerAndConnectionAreFreedWhenTheChannelCloses() throws {
+        let channel = EmbeddedChannel()
+        weak var handler: WebSocketHandler?
+        weak var connection: WebSocketConnection?
+        do {
+            let created = WebSocketHandler(
+                broker: Broker(),
+                configuration: ServerConfiguration(),
+                scheduler: FlushScheduler(eventLoop: channel.eventLoop),
+                keepalive: KeepaliveTimer(eventLoop: channel.eventLoop, interval: .seconds(30)),
+                logger: Logger(label: "test")
+            )
+            try channel.pipeline.syncOperations.addHandler(created)
+            handler = created
+            connection = created.connection
+        }
+        #expect(handler != nil && connection != nil)
+        _ = try channel.finish()
+        #expect(handler == nil)
+        #expect(connection == nil)
     }
 }
