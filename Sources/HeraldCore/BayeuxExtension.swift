@@ -50,10 +50,13 @@ public struct Delivery: Sendable {
         var buffer = SingleMessageFrame.start(capacity: 24 + channel.rawValue.utf8.count + data.readableBytes, allocator: allocator)
         // Channel names are printable ASCII without quotes or backslashes (`ChannelName`):
         // nothing to escape.
-        buffer.writeStaticString("{\"channel\":\"")
-        buffer.writeString(channel.rawValue)
-        buffer.writeStaticString("\",\"data\":")
-        buffer.writeImmutableBuffer(data)
+        let name = channel.rawValue
+        buffer.writePieces(count: 21 + name.utf8.count + data.readableBytes) { out in
+            out.append("{\"channel\":\"")
+            out.append(name)
+            out.append("\",\"data\":")
+            out.append(data)
+        }
         if let ext {
             buffer.writeStaticString(",\"ext\":")
             buffer.writeJSON(ext)

@@ -53,7 +53,7 @@ extension Broker {
                 reply = errorReply(message, rejected)
             } else if let field = message.malformedField {
                 reply = errorReply(message, BayeuxError(code: 400, args: [field], message: "Invalid parameter"))
-            } else if exts.isEmpty, let channel = message.channel, MetaChannel(rawValue: channel) == nil {
+            } else if exts.isEmpty, let channel = message.channel, MetaChannel.command(channel) == nil {
                 // A publish with no extension to see its reply: a successful one is
                 // acknowledged without building the reply object.
                 reply = publish(message, channel: channel, session: session, result: &result)
@@ -76,7 +76,7 @@ extension Broker {
         guard let channel = message.channel else {
             return errorReply(message, .missingParameter("channel"))
         }
-        if let meta = MetaChannel(rawValue: channel) {
+        if let meta = MetaChannel.command(channel) {
             switch meta {
             case .handshake: return handshake(message)
             case .connect: return connect(message, session: session, type: type, connection: connection, mayHold: mayHold, result: &result)
@@ -373,23 +373,40 @@ extension Broker {
     /// the most frequent reply of all. `channel` is a valid channel name (it was published to),
     /// so it needs no escaping.
     func encodePublishAcknowledgement(_ message: BayeuxMessage, channel: String) -> ByteBuffer {
+        let tail: StaticString = "\",\"successful\":true}"
         var buffer = allocator.buffer(capacity: 48 + channel.utf8.count)
-        buffer.writeStaticString("{")
         switch message.id {
         case .number(let text)?:
-            buffer.writeStaticString("\"id\":")
-            buffer.writeString(text)
-            buffer.writeStaticString(",")
+            buffer.writePieces(count: 6 + text.utf8.count + 12 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+                out.append("{\"id\":")
+                out.append(text)
+                out.append(",\"channel\":\"")
+                out.append(channel)
+                out.append(tail)
+            }
+            return buffer
+        case .string(let text)? where JSONValue.isPlainString(text):
+            // Faye and CometD send string ids: "1", "2", …
+            buffer.writePieces(count: 7 + text.utf8.count + 13 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+                out.append("{\"id\":\"")
+                out.append(text)
+                out.append("\",\"channel\":\"")
+                out.append(channel)
+                out.append(tail)
+            }
+            return buffer
         case let id?:
-            buffer.writeStaticString("\"id\":")
+            buffer.writeStaticString("{\"id\":")
             buffer.writeJSON(id)
             buffer.writeStaticString(",")
         case nil:
-            break
+            buffer.writeStaticString("{")
         }
-        buffer.writeStaticString("\"channel\":\"")
-        buffer.writeString(channel)
-        buffer.writeStaticString("\",\"successful\":true}")
+        buffer.writePieces(count: 11 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+            out.append("\"channel\":\"")
+            out.append(channel)
+            out.append(tail)
+        }
         return buffer
     }
 

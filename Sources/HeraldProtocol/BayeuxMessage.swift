@@ -48,6 +48,13 @@ public enum MetaChannel: String, Sendable {
     case subscribe = "/meta/subscribe"
     case unsubscribe = "/meta/unsubscribe"
     case disconnect = "/meta/disconnect"
+
+    /// The meta command `channel` names, if any. Cheaper than `init(rawValue:)` for the
+    /// channels of publishes, which are compared with no candidate unless they start `/meta/`.
+    public static func command(_ channel: String) -> MetaChannel? {
+        guard channel.utf8.count >= 11, channel.utf8.starts(with: "/meta/".utf8) else { return nil }
+        return MetaChannel(rawValue: channel)
+    }
 }
 
 /// Bayeux connection types Herald serves.

@@ -103,6 +103,15 @@ struct JSONBytes {
 }
 
 extension JSONValue {
+    /// Whether `string` goes between quotes as it is: no quote, backslash or control
+    /// character, and nothing `writeJSONString` escapes for JavaScript (U+2028, U+2029).
+    public static func isPlainString(_ string: String) -> Bool {
+        var string = string
+        return string.withUTF8 { utf8 in
+            !utf8.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 == 0xE2 }
+        }
+    }
+
     /// The compact JSON text of this value.
     public var jsonText: String {
         var buffer = ByteBuffer()

@@ -432,7 +432,9 @@ import Testing
                 + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":2,"id":17},"#
                 + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":3},"#
                 + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":4,"id":null},"#
-                + #"{"channel":"/a/*","clientId":"\#(client.clientId)","data":5,"id":"w"}]"#
+                + #"{"channel":"/a/*","clientId":"\#(client.clientId)","data":5,"id":"w"},"#
+                + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":6,"id":"42"},"#
+                + #"{"channel":"/a/b","clientId":"\#(client.clientId)","data":7,"id":"caf\#u{E9}\#u{2028}"}]"#
             let messages = try! MessageCodec.decodeBatch(ByteBuffer(string: batch))
             return broker.process(messages, type: .websocket, connection: client.connection).replies.map { String(buffer: $0) }
         }
@@ -442,6 +444,8 @@ import Testing
         #expect(fast[1] == #"{"id":17,"channel":"/a/b","successful":true}"#)
         #expect(fast[2] == #"{"channel":"/a/b","successful":true}"#)
         #expect(fast[4].contains(#""successful":false"#))
+        #expect(fast[5] == #"{"id":"42","channel":"/a/b","successful":true}"#)
+        #expect(fast[6] == #"{"id":"café\u2028","channel":"/a/b","successful":true}"#)
     }
 }
 
