@@ -14,7 +14,10 @@ import NIOHTTP1
 /// It exists only on connections whose first request was not a plain WebSocket upgrade (see
 /// `UpgradeSniffer`), and it performs the WebSocket handshake itself for an upgrade on any of
 /// their requests, refusals included (`WebSocketHandshake`).
-final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Each connection is subject to the request timeout (`RequestDeadline`): idle keep-alive
+/// connections and requests that do not arrive complete in time are closed.
+final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -36,16 +39,31 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var requestNumber = 0
     private var held: (number: Int, jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)], session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
 
-    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, logger: Logger) {
+    private var deadline: RequestDeadline
+    private let ticker: ConnectionTicker
+
+    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, logger: Logger) {
         self.broker = broker
         self.configuration = configuration
         self.cors = cors
+        self.deadline = deadline
+        self.ticker = ticker
         self.logger = logger
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        ticker.add(self)
+    }
+
+    func tick(now: NIODeadline) {
+        guard deadline.hasExpired(now: now), let context else { return }
+        logger.debug("request timeout: closing an HTTP connection", metadata: ["timeout.seconds": "\(configuration.requestTimeoutSeconds)"])
+        context.close(promise: nil)
+    }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        ticker.remove(self)
         releaseHeld()
         self.context = nil
         httpHandlers = []
@@ -90,6 +108,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         case .end:
             guard !discarding, let head else { return }
+            deadline.requestReceived()
             handle(head: head, body: body ?? ByteBuffer())
             self.body = nil
         }
@@ -264,6 +283,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func respond(status: HTTPResponseStatus, contentType: String?, body: ByteBuffer, keepAlive: Bool, extraHeaders: [(String, String)]) {
         guard let context else { return }
+        // The wait for the next request starts now.
+        deadline.responded()
         var headers = HTTPHeaders(extraHeaders)
         if let contentType { headers.add(name: "Content-Type", value: contentType) }
         headers.add(name: "Content-Length", value: String(body.readableBytes))

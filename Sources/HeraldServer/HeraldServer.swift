@@ -25,7 +25,7 @@ public final class HeraldServer: Service, Sendable {
     struct State {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
-        var loops: [ObjectIdentifier: (flush: FlushScheduler, keepalive: KeepaliveTimer)] = [:]
+        var loops: [ObjectIdentifier: LoopServices] = [:]
     }
 
     public init(
@@ -92,13 +92,27 @@ public final class HeraldServer: Service, Sendable {
         for channel in open { try? await channel.close() }
     }
 
-    /// The flush scheduler and keepalive timer shared by the connections of `loop`.
-    private func services(for loop: any EventLoop) -> (flush: FlushScheduler, keepalive: KeepaliveTimer) {
+    /// What the connections of one event loop share.
+    struct LoopServices {
+        let flush: FlushScheduler
+        /// WebSocket pings, every `webSocketPingIntervalSeconds`.
+        let keepalive: ConnectionTicker
+        /// HTTP request timeouts, checked every half timeout.
+        let requests: ConnectionTicker
+    }
+
+    var requestTimeout: TimeAmount { .seconds(Int64(max(1, configuration.requestTimeoutSeconds))) }
+
+    /// The services shared by the connections of `loop`.
+    private func services(for loop: any EventLoop) -> LoopServices {
         state.withLock { s in
             let key = ObjectIdentifier(loop)
             if let existing = s.loops[key] { return existing }
-            let interval = TimeAmount.seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))
-            let created = (flush: FlushScheduler(eventLoop: loop), keepalive: KeepaliveTimer(eventLoop: loop, interval: interval))
+            let created = LoopServices(
+                flush: FlushScheduler(eventLoop: loop),
+                keepalive: ConnectionTicker(eventLoop: loop, interval: .seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))),
+                requests: ConnectionTicker(eventLoop: loop, interval: .milliseconds(requestTimeout.nanoseconds / 2_000_000))
+            )
             s.loops[key] = created
             return created
         }
@@ -140,8 +154,10 @@ public final class HeraldServer: Service, Sendable {
             try channel.pipeline.syncOperations.addHandler(UpgradeSniffer(
                 mountPath: configuration.path,
                 cors: cors,
+                deadline: RequestDeadline(timeout: requestTimeout),
+                ticker: services(for: channel.eventLoop).requests,
                 installWebSocket: { [unowned self] context in try self.installWebSocket(on: context) },
-                installHTTP: { [unowned self] context in try self.installHTTP(on: context) }
+                installHTTP: { [unowned self] context, deadline in try self.installHTTP(on: context, deadline: deadline) }
             ), name: "upgrade-sniffer")
         }
     }
@@ -150,9 +166,9 @@ public final class HeraldServer: Service, Sendable {
     /// pipeline: `HTTPHandler` does the WebSocket handshake itself on any request of a
     /// keep-alive connection (aiohttp, under aiocometd, upgrades on the connection of its
     /// handshake POST; NIO's upgrade handler only looks at the first request).
-    private func installHTTP(on context: ChannelHandlerContext) throws {
+    private func installHTTP(on context: ChannelHandlerContext, deadline: RequestDeadline) throws {
         let sync = context.pipeline.syncOperations
-        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, logger: logger)
+        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()

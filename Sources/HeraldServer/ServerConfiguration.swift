@@ -16,6 +16,11 @@ public struct ServerConfiguration: Sendable {
     /// interval gets a ping each tick; after three silent intervals it is closed with 1001
     /// (so 3 to 4 intervals after its last frame).
     public var webSocketPingIntervalSeconds: Int = 30
+    /// An HTTP connection must send a complete request (head and body) within this many
+    /// seconds of being accepted, and of each response it got; otherwise it is closed. A held
+    /// `/meta/connect` is not waiting for a request, so long-polling is unaffected. This
+    /// bounds idle keep-alive connections and clients that trickle a request byte by byte.
+    public var requestTimeoutSeconds: Int = 30
     /// A connection's socket buffer may hold this many bytes before Herald stops writing to
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).
     public var writeBufferHighWaterMarkBytes: Int = 256 * 1024

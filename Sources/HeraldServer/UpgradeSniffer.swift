@@ -11,7 +11,10 @@ import NIOHTTP1
 /// check is deliberately narrow: `GET … HTTP/1.1`, plain header lines, no body, and every
 /// condition of `WebSocketHandshake.accept`. Whatever does not fit, including every malformed
 /// or refused upgrade, takes the HTTP path, whose responses are unchanged.
-final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// Until the head is in, the connection is subject to the request timeout (`RequestDeadline`),
+/// which the HTTP pipeline inherits when it takes over.
+final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, TickedConnection {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
@@ -22,20 +25,41 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let mountPath: String
     private let cors: CORSPolicy
     private let installWebSocket: (ChannelHandlerContext) throws -> WebSocketHandler
-    private let installHTTP: (ChannelHandlerContext) throws -> Void
+    private let installHTTP: (ChannelHandlerContext, RequestDeadline) throws -> Void
     private var buffered: ByteBuffer?
     private var done = false
+    private let deadline: RequestDeadline
+    private let ticker: ConnectionTicker
+    private var context: ChannelHandlerContext?
 
     init(
         mountPath: String,
         cors: CORSPolicy,
+        deadline: RequestDeadline,
+        ticker: ConnectionTicker,
         installWebSocket: @escaping (ChannelHandlerContext) throws -> WebSocketHandler,
-        installHTTP: @escaping (ChannelHandlerContext) throws -> Void
+        installHTTP: @escaping (ChannelHandlerContext, RequestDeadline) throws -> Void
     ) {
         self.mountPath = mountPath
         self.cors = cors
+        self.deadline = deadline
+        self.ticker = ticker
         self.installWebSocket = installWebSocket
         self.installHTTP = installHTTP
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        ticker.add(self)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        ticker.remove(self)
+        self.context = nil
+    }
+
+    func tick(now: NIODeadline) {
+        if !done, deadline.hasExpired(now: now) { context?.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -91,7 +115,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler {
         let bytes = buffered
         buffered = nil
         do {
-            try installHTTP(context)
+            try installHTTP(context, deadline)
             if let bytes { context.fireChannelRead(wrapInboundOut(bytes)) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {

@@ -16,7 +16,7 @@ import NIOWebSocket
 /// `/meta/connect` is answered in a frame of its own when it ends. Events are pushed as soon
 /// as they are queued, batched per event-loop tick. When the socket is not writable, events
 /// wait in the session's bounded queue.
-final class WebSocketHandler: ChannelInboundHandler {
+final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
@@ -24,7 +24,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     let configuration: ServerConfiguration
     let logger: Logger
     let scheduler: FlushScheduler
-    let keepaliveTimer: KeepaliveTimer
+    let keepaliveTimer: ConnectionTicker
     private var context: ChannelHandlerContext?
     /// The context of the `RawFrameWriter` next to the socket: frames are written from there.
     var rawContext: ChannelHandlerContext?
@@ -43,7 +43,7 @@ final class WebSocketHandler: ChannelInboundHandler {
     private var allocator = ByteBufferAllocator()
     private var reader: WebSocketFrameReader
 
-    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: KeepaliveTimer, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, logger: Logger) {
         self.broker = broker
         self.configuration = configuration
         self.scheduler = scheduler
@@ -271,6 +271,8 @@ final class WebSocketHandler: ChannelInboundHandler {
         session = nil
         close(code: .init(codeNumber: Int(reason.code)), reason: reason.name)
     }
+
+    func tick(now: NIODeadline) { keepalive() }
 
     /// Called by `keepaliveTimer` every ping interval.
     func keepalive() {

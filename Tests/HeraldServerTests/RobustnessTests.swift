@@ -165,6 +165,59 @@ import Testing
         }
     }
 
+    /// HTTP connections must send a whole request within `requestTimeoutSeconds` of their
+    /// accept and of each response: silent and trickling connections are closed; a held
+    /// long-poll connect outlasts the timeout; WebSockets are not affected.
+    @Test func requestTimeoutClosesSilentAndTricklingConnections() async throws {
+        try await withLiveServer(broker: { $0.connectTimeoutMilliseconds = 3000 }, server: { $0.requestTimeoutSeconds = 1 }) { live in
+            var canary = try await Canary.make(port: live.port)
+            let group = LiveServer.group
+            let started = ContinuousClock.now
+
+            let silent = try await RawTCP.connect(port: live.port, on: group)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(!silent.sawEOF, "closed before the timeout")
+
+            // A head trickled a byte at a time: bytes keep coming, the request never completes.
+            let trickle = try await RawTCP.connect(port: live.port, on: group)
+            var trickleClosed = false
+            for byte in Array("GET /bayeux?message=%5B%5D&jsonp=cb HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) {
+                guard (try? await trickle.write([byte])) != nil, !trickle.sawEOF else {
+                    trickleClosed = true
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(trickleClosed, "a trickled head was not cut off")
+
+            _ = try await silent.readAll(until: .seconds(2))
+            #expect(silent.sawEOF, "a silent connection was not closed")
+            #expect(ContinuousClock.now - started < .seconds(4))
+
+            // Keep-alive: a handshake, then a connect held for 3 s (three times the timeout)
+            // on the same connection, then silence.
+            let poller = try await RawTCP.connect(port: live.port, on: group)
+            func post(_ json: String) async throws {
+                try await poller.write("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+            }
+            try await post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}]"#)
+            let handshake = String(decoding: try #require(try await poller.read()), as: UTF8.self)
+            let clientId = try #require(handshake.firstMatch(of: /"clientId":"([^"]+)"/)?.1)
+            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2","advice":{"timeout":0}}]"#)
+            _ = try #require(try await poller.read())
+            let heldAt = ContinuousClock.now
+            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"3"}]"#)
+            let held = String(decoding: try #require(try await poller.read(timeout: .seconds(6)), "closed while a connect was held"), as: UTF8.self)
+            #expect(held.contains(#""id":"3""#))
+            #expect(ContinuousClock.now - heldAt > .seconds(2))
+            _ = try await poller.readAll(until: .seconds(3))
+            #expect(poller.sawEOF, "an idle keep-alive connection was not closed")
+
+            // The canary's WebSockets have been idle for longer than the timeout.
+            try await canary.expectHealthy("after the request timeouts")
+        }
+    }
+
     /// A subscriber that stops reading is disconnected as a slow consumer once
     /// `maxPendingBytesPerSession` is queued for it; the other subscriber loses nothing.
     @Test func slowConsumerIsCutOffAndOthersLoseNothing() async throws {

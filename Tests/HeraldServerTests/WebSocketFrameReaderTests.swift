@@ -139,7 +139,7 @@ import Testing
                 broker: Broker(),
                 configuration: ServerConfiguration(),
                 scheduler: FlushScheduler(eventLoop: channel.eventLoop),
-                keepalive: KeepaliveTimer(eventLoop: channel.eventLoop, interval: .seconds(30)),
+                keepalive: ConnectionTicker(eventLoop: channel.eventLoop, interval: .seconds(30)),
                 logger: Logger(label: "test")
             )
             try channel.pipeline.syncOperations.addHandler(created)
