@@ -166,22 +166,24 @@ import Testing
     }
 
     /// HTTP connections must send a whole request within `requestTimeoutSeconds` of their
-    /// accept and of each response: silent and trickling connections are closed; a held
-    /// long-poll connect outlasts the timeout; WebSockets are not affected.
+    /// accept: silent and trickling connections are closed; WebSockets are not affected.
+    /// The timeout is 2 s, so that a test task stalled by a loaded machine does not look like
+    /// a server that closed too early.
     @Test func requestTimeoutClosesSilentAndTricklingConnections() async throws {
-        try await withLiveServer(broker: { $0.connectTimeoutMilliseconds = 3000 }, server: { $0.requestTimeoutSeconds = 1 }) { live in
+        try await withLiveServer(server: { $0.requestTimeoutSeconds = 2 }) { live in
             var canary = try await Canary.make(port: live.port)
             let group = LiveServer.group
             let started = ContinuousClock.now
 
             let silent = try await RawTCP.connect(port: live.port, on: group)
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(1000))
             #expect(!silent.sawEOF, "closed before the timeout")
 
             // A head trickled a byte at a time: bytes keep coming, the request never completes.
             let trickle = try await RawTCP.connect(port: live.port, on: group)
             var trickleClosed = false
-            for byte in Array("GET /bayeux?message=%5B%5D&jsonp=cb HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8) {
+            let head = "GET /bayeux?message=%5B%5D&jsonp=cb HTTP/1.1\r\nHost: x\r\nX-Slow: " + String(repeating: "s", count: 200)
+            for byte in Array(head.utf8) {
                 guard (try? await trickle.write([byte])) != nil, !trickle.sawEOF else {
                     trickleClosed = true
                     break
@@ -190,31 +192,49 @@ import Testing
             }
             #expect(trickleClosed, "a trickled head was not cut off")
 
-            _ = try await silent.readAll(until: .seconds(2))
+            _ = try await silent.readAll(until: .seconds(4))
             #expect(silent.sawEOF, "a silent connection was not closed")
-            #expect(ContinuousClock.now - started < .seconds(4))
-
-            // Keep-alive: a handshake, then a connect held for 3 s (three times the timeout)
-            // on the same connection, then silence.
-            let poller = try await RawTCP.connect(port: live.port, on: group)
-            func post(_ json: String) async throws {
-                try await poller.write("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
-            }
-            try await post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}]"#)
-            let handshake = String(decoding: try #require(try await poller.read()), as: UTF8.self)
-            let clientId = try #require(handshake.firstMatch(of: /"clientId":"([^"]+)"/)?.1)
-            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2","advice":{"timeout":0}}]"#)
-            _ = try #require(try await poller.read())
-            let heldAt = ContinuousClock.now
-            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"3"}]"#)
-            let held = String(decoding: try #require(try await poller.read(timeout: .seconds(6)), "closed while a connect was held"), as: UTF8.self)
-            #expect(held.contains(#""id":"3""#))
-            #expect(ContinuousClock.now - heldAt > .seconds(2))
-            _ = try await poller.readAll(until: .seconds(3))
-            #expect(poller.sawEOF, "an idle keep-alive connection was not closed")
+            #expect(ContinuousClock.now - started < .seconds(9))
 
             // The canary's WebSockets have been idle for longer than the timeout.
             try await canary.expectHealthy("after the request timeouts")
+        }
+    }
+
+    /// The request timeout restarts from each response, and a request being handled is not
+    /// waiting: a long-poll connect held for longer than the timeout is answered on its
+    /// keep-alive connection, which is then closed once it has been idle for the timeout.
+    @Test func requestTimeoutSparesHeldConnectsAndClosesIdleKeepAlive() async throws {
+        try await withLiveServer(broker: { $0.connectTimeoutMilliseconds = 5000 }, server: { $0.requestTimeoutSeconds = 2 }) { live in
+            let poller = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            func post(_ json: String) async throws {
+                try await poller.write("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(json.utf8.count)\r\n\r\n\(json)")
+            }
+            /// One whole response: the head, then as many body bytes as it announces.
+            func response() async throws -> String {
+                var text = ""
+                while true {
+                    let chunk = try #require(try await poller.read(timeout: .seconds(10)), "closed before a whole response; so far: \(text)")
+                    text += String(decoding: chunk, as: UTF8.self)
+                    if let split = text.range(of: "\r\n\r\n"),
+                       let length = text[..<split.lowerBound].firstMatch(of: /Content-Length: (\d+)/)?.1,
+                       text[split.upperBound...].utf8.count >= Int(length)! {
+                        return text
+                    }
+                }
+            }
+            try await post(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"1"}]"#)
+            let handshake = try await response()
+            let clientId = try #require(handshake.firstMatch(of: /"clientId":"([^"]+)"/)?.1)
+            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"2","advice":{"timeout":0}}]"#)
+            _ = try await response()
+            let heldAt = ContinuousClock.now
+            try await post(#"[{"channel":"/meta/connect","clientId":"\#(clientId)","connectionType":"long-polling","id":"3"}]"#)
+            let held = try await response()
+            #expect(held.contains(#""id":"3""#))
+            #expect(ContinuousClock.now - heldAt > .seconds(4), "the connect was not held for longer than the request timeout")
+            _ = try await poller.readAll(until: .seconds(5))
+            #expect(poller.sawEOF, "an idle keep-alive connection was not closed")
         }
     }
 
