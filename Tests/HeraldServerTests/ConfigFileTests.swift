@@ -32,7 +32,7 @@ import Testing
         ("yaml", "channels:\n  /a/*/b:\n    retain: true\n", "'/a/*/b' is not a valid channel pattern"),
         ("json", #"{"chanels": {}}"#, "unknown setting 'chanels'"),
     ])
-    func badConfigurationStopsStartUpWithAClearMessage(format: String, text: String, message: String) throws {
+    func badConfigurationStopsStartUpWithAClearMessage(format: String, text: String, message: String) async throws {
         let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -45,8 +45,11 @@ import Testing
         process.standardError = errors
         process.standardOutput = Pipe()
         try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let output = try await ChildProcess.offThePool {
+            let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return output
+        }
         #expect(process.terminationStatus != 0)
         #expect(output.contains(message), "\(output)")
     }
