@@ -146,7 +146,8 @@ extension Broker {
             var awaiting = false
             if options.isPersisted, let writer {
                 let waiter = options.durable ? onCommit : nil
-                writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyLimit: options.historySize, retain: options.retain)], onCommit: waiter)
+                let historyFrom = options.historySize > 0 ? log.history.first?.offset : nil
+                writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: historyFrom, retain: options.retain)], onCommit: waiter)
                 awaiting = waiter != nil
             }
             return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: awaiting, refused: false)

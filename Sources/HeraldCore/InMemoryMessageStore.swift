@@ -46,17 +46,15 @@ public final class InMemoryMessageStore: MessageStore {
 
     static func apply(_ write: StoreWrite, to channels: inout [String: StoredChannel]) {
         switch write {
-        case .append(let name, let epoch, let message, let historyLimit, let retain):
+        case .append(let name, let epoch, let message, let historyFrom, let retain):
             var channel = channels[name] ?? StoredChannel(name: name, epoch: epoch, lastOffset: 0)
             if channel.epoch != epoch {
                 channel = StoredChannel(name: name, epoch: epoch, lastOffset: 0)
             }
             channel.lastOffset = max(channel.lastOffset, message.offset)
-            if historyLimit > 0 {
+            if let historyFrom {
                 channel.history.append(message)
-                if channel.history.count > historyLimit {
-                    channel.history.removeFirst(channel.history.count - historyLimit)
-                }
+                channel.history.removeAll { $0.offset < historyFrom }
             }
             if retain { channel.retained = message }
             channels[name] = channel

@@ -48,9 +48,12 @@ public struct StoreRecovery: Sendable {
 
 /// One change to the store.
 public enum StoreWrite: Sendable, Equatable {
-    /// Appends a message. With `historyLimit > 0` it joins the channel's history, which is then
-    /// trimmed to the newest `historyLimit`; with `retain` it becomes the retained value.
-    case append(channel: String, epoch: String, message: StoredMessage, historyLimit: Int, retain: Bool)
+    /// Appends a message. With `historyFrom`, it joins the channel's history, and history
+    /// entries with lower offsets are dropped: the broker trims history by count in memory and
+    /// hands the store the oldest offset it kept, so that the two agree across the offset gap
+    /// after a crash (see `Broker.restore`), where the newest N offsets are not N messages.
+    /// With `retain`, it becomes the retained value.
+    case append(channel: String, epoch: String, message: StoredMessage, historyFrom: UInt64?, retain: Bool)
     /// Drops history entries published before the given time.
     case trimHistory(channel: String, before: Int64)
     /// Forgets the retained value if it is the one at `offset` (TTL expiry).

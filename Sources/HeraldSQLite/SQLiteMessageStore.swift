@@ -105,12 +105,12 @@ public final class SQLiteMessageStore: MessageStore {
         let known = epochs.withLock { $0 }
         let changed = try await pool.write { db -> [String: String] in
             var epochs = known
-            // Per channel: the newest offset written and the history limit, applied once per
-            // commit rather than once per message.
-            var newest: [String: (offset: Int64, limit: Int)] = [:]
+            // Per channel: the newest offset written, and where its history now starts (from the
+            // newest append that has one), applied once per commit rather than once per message.
+            var newest: [String: (offset: Int64, historyFrom: Int64?)] = [:]
             for write in writes {
                 switch write {
-                case .append(let channel, let epoch, let message, let historyLimit, let retain):
+                case .append(let channel, let epoch, let message, let historyFrom, let retain):
                     if epochs[channel] != epoch {
                         // A new life of the channel: its old history is gone.
                         try db.execute(sql: "DELETE FROM message WHERE channel = ?", arguments: [channel])
@@ -120,8 +120,10 @@ public final class SQLiteMessageStore: MessageStore {
                     }
                     let offset = Int64(message.offset)
                     let data = Data(message.data.readableBytesView)
-                    newest[channel] = (max(offset, newest[channel]?.offset ?? 0), historyLimit)
-                    if historyLimit > 0 {
+                    if offset >= newest[channel]?.offset ?? 0 {
+                        newest[channel] = (offset, historyFrom.map { Int64($0) } ?? newest[channel]?.historyFrom)
+                    }
+                    if historyFrom != nil {
                         try db.cachedStatement(sql: "INSERT OR REPLACE INTO message (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
                             .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
                     }
@@ -137,10 +139,10 @@ public final class SQLiteMessageStore: MessageStore {
             }
             for (channel, newest) in newest {
                 try db.cachedStatement(sql: "UPDATE channel SET last_offset = max(last_offset, ?) WHERE name = ?").execute(arguments: [newest.offset, channel])
-                // Keep offsets (newest - limit, newest]: the newest `limit` messages, as offsets
-                // within an epoch are consecutive (except across a crash, see Broker.restore).
-                try db.cachedStatement(sql: "DELETE FROM message WHERE channel = ? AND offset <= ?")
-                    .execute(arguments: [channel, newest.offset - Int64(newest.limit)])
+                if let historyFrom = newest.historyFrom {
+                    try db.cachedStatement(sql: "DELETE FROM message WHERE channel = ? AND offset < ?")
+                        .execute(arguments: [channel, historyFrom])
+                }
             }
             return epochs
         }

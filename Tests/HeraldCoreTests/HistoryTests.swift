@@ -1,5 +1,7 @@
+import Foundation
 import HeraldCore
 import HeraldProtocol
+import HeraldSQLite
 import NIOCore
 import Testing
 
@@ -215,6 +217,45 @@ import Testing
         let next = sub.pushed.last?["ext"]?["herald"]?["offset"]?.intValue
         #expect(next == (cleanShutdown ? 4 : 4 + Int(Broker.offsetGapAfterCrash)))
         #expect(sub.pushed.last?["ext"]?["herald"]?["epoch"] == sub.pushed.first?["ext"]?["herald"]?["epoch"])
+    }
+
+    /// History from before a crash survives the next restart, on SQLite: offsets jump after
+    /// the crash, and the store must trim history where the broker does (by count), not to the
+    /// newest offsets, which would drop everything from before the jump.
+    @Test func historyFromBeforeACrashSurvivesTheNextRestart() async throws {
+        let path = NSTemporaryDirectory() + "herald-gap-\(UUID().uuidString).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+
+        // Run 1: three publishes, committed, then a crash: the store is never closed.
+        let first = broker(store: SQLiteMessageStore(path: path))
+        try await first.restore()
+        let firstWriter = Task { await first.runStoreWriter() }
+        var pub = CoreClient(first)
+        _ = pub.connected()
+        for p in 1...3 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        while first.storeStatistics.writes < 3 { try await Task.sleep(for: .milliseconds(5)) }
+        firstWriter.cancel()
+
+        // Run 2: one publish after the offset gap, then a clean shutdown.
+        let second = broker(store: SQLiteMessageStore(path: path))
+        try await second.restore()
+        let secondWriter = Task { await second.runStoreWriter() }
+        var pub2 = CoreClient(second)
+        _ = pub2.connected()
+        _ = pub2.publish("/stocks/AAPL", "4")
+        await second.closeStore()
+        secondWriter.cancel()
+
+        // Run 3: all four are history (the channel keeps 5).
+        let third = broker(store: SQLiteMessageStore(path: path))
+        try await third.restore()
+        var sub = CoreClient(third)
+        _ = sub.connected()
+        let reply = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        #expect(reply["successful"] == .bool(true))
+        #expect(offsets(sub.pushed) == [1, 2, 3, 1 + 3 + Int(Broker.offsetGapAfterCrash)])
+        #expect(sub.pushed.map { $0["data"] } == ["1", "2", "3", "4"].map { .number($0) })
+        await third.closeStore()
     }
 
     @Test func durablePublishRepliesAfterCommit() async throws {

@@ -38,8 +38,11 @@ import Testing
         StoredMessage(offset: offset, data: ByteBuffer(string: text), timestampMilliseconds: time)
     }
 
-    func append(_ channel: String, _ m: StoredMessage, epoch: String = "e1", limit: Int = 10, retain: Bool = true) -> StoreWrite {
-        .append(channel: channel, epoch: epoch, message: m, historyLimit: limit, retain: retain)
+    /// An append that keeps the `limit` newest offsets (consecutive offsets, as within a life
+    /// of the broker), or history from `from`.
+    func append(_ channel: String, _ m: StoredMessage, epoch: String = "e1", limit: Int = 10, from: UInt64? = nil, retain: Bool = true) -> StoreWrite {
+        let historyFrom = from ?? (limit > 0 ? UInt64(max(1, Int(m.offset) - limit + 1)) : nil)
+        return .append(channel: channel, epoch: epoch, message: m, historyFrom: historyFrom, retain: retain)
     }
 
     @Test(arguments: Kind.allCases)
@@ -85,6 +88,28 @@ import Testing
         let channel = try #require(try await fixture.store().open().channels.first)
         #expect(channel.history.map(\.offset) == Array(44...50))
         #expect(channel.lastOffset == 50)
+    }
+
+    /// After a crash, offsets jump (`Broker.offsetGapAfterCrash`): history is trimmed to where
+    /// the broker says it starts, not to the newest N offsets, which would drop every message
+    /// from before the gap.
+    @Test(arguments: Kind.allCases)
+    func historyIsKeptAcrossAnOffsetGap(kind: Kind) async throws {
+        let fixture = Fixture(kind)
+        var store = fixture.store()
+        _ = try await store.open()
+        try await store.write((1...5).map { append("/g", message($0, "\($0)"), from: 1) })
+        var recovery: StoreRecovery
+        (store, recovery) = try await reopen(fixture, store)
+        try await store.write([append("/g", message(1_000_006, "6"), from: 1)])
+        (store, recovery) = try await reopen(fixture, store)
+        #expect(recovery.channels.first?.history.map(\.offset) == [1, 2, 3, 4, 5, 1_000_006])
+        // The broker's history of 6 moves on by two.
+        try await store.write([append("/g", message(1_000_007, "7"), from: 2), append("/g", message(1_000_008, "8"), from: 3)])
+        (store, recovery) = try await reopen(fixture, store)
+        #expect(recovery.channels.first?.history.map(\.offset) == [3, 4, 5, 1_000_006, 1_000_007, 1_000_008])
+        #expect(recovery.channels.first?.lastOffset == 1_000_008)
+        try await store.close()
     }
 
     @Test(arguments: Kind.allCases)
