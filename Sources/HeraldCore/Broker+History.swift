@@ -171,7 +171,7 @@ extension Broker {
         let requested = message.ext?["replay"]?.objectValue
         var plan: [String: ReplayPosition] = [:]
         for pattern in patterns {
-            guard let value = requested?[pattern.rawValue] ?? session.replayPositions?[pattern.rawValue] else { continue }
+            guard let value = requested?[pattern.rawValue] ?? session.handshakeReplayPosition(for: pattern.rawValue) else { continue }
             guard let position = ReplayPosition(value) else {
                 throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Invalid replay position"), ext: JSONObject())
             }

@@ -256,6 +256,7 @@ extension Broker {
                 let error = session.isClosed ? BayeuxError.unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
                 return .failure(ReplayRefusal(error: error, ext: JSONObject()))
             }
+            session.useHandshakeReplayPositions(patterns.map(\.rawValue))
             if plan.values.contains(where: { $0 != .newOnly }) {
                 reply["ext"] = .object(JSONObject([("herald", .object(JSONObject([("recovered", .bool(true))])))]))
             }

@@ -13,7 +13,8 @@ import Synchronization
 /// broker's index lock (subscribe), never after it; no other lock is taken while it is held.
 public final class Session: Sendable {
     public let id: String
-    /// `ext.replay` from the handshake: channel → position, used by later subscribes.
+    /// `ext.replay` from the handshake: channel → position, used by the first successful
+    /// subscribe to each channel (see `handshakeReplayPosition(for:)`).
     let replayPositions: JSONObject?
     let state: Mutex<State>
 
@@ -60,6 +61,8 @@ public final class Session: Sendable {
         var expiresAtNanoseconds: UInt64
         var closed = false
         var connectionType: ConnectionType?
+        /// Channels whose handshake replay position a subscribe has used.
+        var usedReplayPositions: Set<String> = []
 
         /// Empties the queue (it was drained or dropped).
         mutating func resetQueue() {
@@ -336,6 +339,20 @@ public final class Session: Sendable {
     }
 
     // MARK: Subscriptions
+
+    /// The handshake's replay position for `channel`, unless a subscribe has used it: a client
+    /// that unsubscribes and subscribes again must not get the same messages replayed twice.
+    func handshakeReplayPosition(for channel: String) -> JSONValue? {
+        guard let position = replayPositions?[channel] else { return nil }
+        return state.withLock { $0.usedReplayPositions.contains(channel) } ? nil : position
+    }
+
+    /// After a successful subscribe: the handshake positions of `channels` are used up.
+    func useHandshakeReplayPositions(_ channels: [String]) {
+        guard let replayPositions else { return }
+        let used = channels.filter { replayPositions[$0] != nil }
+        if !used.isEmpty { state.withLock { $0.usedReplayPositions.formUnion(used) } }
+    }
 
     /// Marks the session closed and returns what the caller must release.
     func close() -> (patterns: [ChannelPattern], held: Held?, sink: (any SessionSink)?)? {

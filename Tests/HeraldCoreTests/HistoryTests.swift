@@ -177,6 +177,12 @@ import Testing
         _ = c.connect()
         #expect(c.subscribe("/stocks/AAPL")["successful"] == .bool(true))
         #expect(offsets(c.pushed) == [2, 3])
+        // The handshake's position is used once: subscribing again later is a plain
+        // subscribe (the retained value), not a second replay of the same messages.
+        #expect(c.unsubscribe("/stocks/AAPL")["successful"] == .bool(true))
+        #expect(c.subscribe("/stocks/AAPL")["successful"] == .bool(true))
+        #expect(offsets(c.pushed) == [2, 3, 3])
+        #expect(c.pushed.last?["ext"]?["herald"]?["retained"] == .bool(true))
     }
 
     /// A restarted broker on the same store serves the same retained values and history, in
