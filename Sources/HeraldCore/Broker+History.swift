@@ -125,7 +125,9 @@ extension Broker {
     }
 
     /// Publishes to a logged channel: assigns the offset, logs, writes behind, and routes, all
-    /// under the logs lock.
+    /// under the logs lock. A `durable` channel with a store logs and routes the message only
+    /// once it is committed (`commitDurable`): no subscriber sees, and no history or retained
+    /// value holds, a message whose publisher is told it failed.
     func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
@@ -138,19 +140,40 @@ extension Broker {
             expire(log, now: now)
             let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now)
             log.nextOffset += 1
-            log.append(message)
             var delivery = delivery
             var ext = delivery.ext ?? JSONObject()
             ext["herald"] = log.ext(offset: message.offset)["herald"]
             delivery.ext = ext
-            var awaiting = false
-            if options.isPersisted, let writer {
-                let waiter = options.durable ? onCommit : nil
-                let historyFrom = options.historySize > 0 ? log.history.first?.offset : nil
-                writer.enqueue([.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: historyFrom, retain: options.retain)], onCommit: waiter)
-                awaiting = waiter != nil
+            guard options.isPersisted, let writer else {
+                log.append(message)
+                return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
             }
-            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: awaiting, refused: false)
+            let write = StoreWrite.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: log.historyStart(afterAppending: message.offset), retain: options.retain)
+            if options.durable {
+                log.uncommitted.append(message.offset)
+                writer.enqueue([write]) { [self, delivery] committed in
+                    commitDurable(message, delivery: delivery, options: options, committed: committed)
+                    onCommit?(committed)
+                }
+                return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil, refused: false)
+            }
+            log.append(message)
+            writer.enqueue([write])
+            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
+        }
+    }
+
+    /// A durable publish's commit completed (in offset order: the writer completes commits in
+    /// the order they were queued). Committed, the message joins the history and reaches the
+    /// subscribers, under the logs lock, so that a subscribe's catch-up and the live messages
+    /// after it still have no gap and no duplicate. Not committed, its offset stays unused.
+    func commitDurable(_ message: StoredMessage, delivery: Delivery, options: ChannelOptions, committed: Bool) {
+        logs.withLock { state in
+            guard let log = state.tree.find(delivery.channel) else { return }
+            if let index = log.uncommitted.firstIndex(of: message.offset) { log.uncommitted.remove(at: index) }
+            guard committed else { return }
+            log.append(message)
+            _ = route(delivery, options: options)
         }
     }
 

@@ -75,7 +75,8 @@ public final class Broker: Sendable {
     // MARK: Routing
 
     /// Encodes `delivery` once and queues the same bytes for every subscriber. Returns the
-    /// number of sessions it was queued for. Publishers never block: a subscriber whose queue
+    /// number of sessions it was queued for (0 on a `durable` channel with a store, which
+    /// routes it once it is committed). Publishers never block: a subscriber whose queue
     /// is full is disconnected as a slow consumer.
     @discardableResult
     public func publish(_ delivery: Delivery) -> Int {

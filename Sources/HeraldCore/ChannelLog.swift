@@ -14,6 +14,9 @@ final class ChannelLog {
     var nextOffset: UInt64
     var history = Deque<StoredMessage>()
     var retained: StoredMessage?
+    /// Durable channels: offsets handed out whose commit has not completed, oldest first. Their
+    /// messages join the history, and reach subscribers, once committed.
+    var uncommitted = Deque<UInt64>()
 
     init(name: ChannelName, options: ChannelOptions, epoch: String, nextOffset: UInt64 = 1) {
         self.name = name
@@ -33,6 +36,17 @@ final class ChannelLog {
             if history.count > options.historySize { history.removeFirst(history.count - options.historySize) }
         }
         if options.retain { retained = message }
+    }
+
+    /// Where the history starts once `offset`, and every uncommitted message before it, has
+    /// joined it: what the store is told to keep (`StoreWrite.append`). Nil without history.
+    func historyStart(afterAppending offset: UInt64) -> UInt64? {
+        guard options.historySize > 0 else { return nil }
+        let skipped = history.count + uncommitted.count + 1 - options.historySize
+        if skipped <= 0 { return history.first?.offset ?? uncommitted.first ?? offset }
+        if skipped < history.count { return history[skipped].offset }
+        if skipped - history.count < uncommitted.count { return uncommitted[skipped - history.count] }
+        return offset
     }
 
     /// Drops what the TTLs say is stale. Returns the store writes that mirror it.

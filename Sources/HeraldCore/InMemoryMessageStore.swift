@@ -8,7 +8,11 @@ public final class InMemoryMessageStore: MessageStore {
         var open = false
         var cleanShutdown = true
         var commits = 0
+        var failuresToInject = 0
     }
+
+    /// The error of a write failed by `failNextWrites(_:)`.
+    public struct InjectedFailure: Error {}
     let state = Mutex(State())
 
     public init() {}
@@ -25,8 +29,17 @@ public final class InMemoryMessageStore: MessageStore {
         }
     }
 
+    /// Makes the next `count` writes fail, as a full or broken disk would.
+    public func failNextWrites(_ count: Int) {
+        state.withLock { $0.failuresToInject = count }
+    }
+
     public func write(_ writes: [StoreWrite]) async throws {
-        state.withLock { s in
+        try state.withLock { s in
+            if s.failuresToInject > 0 {
+                s.failuresToInject -= 1
+                throw InjectedFailure()
+            }
             s.commits += 1
             for write in writes { Self.apply(write, to: &s.channels) }
         }

@@ -286,4 +286,77 @@ import Testing
         await b.closeStore()
         writer.cancel()
     }
+
+    /// A durable message reaches subscribers, history and the retained value only once it is
+    /// committed; one whose commit fails is answered 407 and is seen by no one.
+    @Test func durableMessagesAreDeliveredOnlyOnceCommitted() async throws {
+        let store = InMemoryMessageStore()
+        let b = broker(Self.table(#"{"/orders/*": {"historySize": 10, "retain": true, "durable": true}}"#), store: store)
+        try await b.restore()
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.subscribe("/orders/1")
+        var pub = CoreClient(b)
+        _ = pub.connected()
+
+        func publish(_ data: Int, id: String) async throws -> [Int: ByteBuffer] {
+            let (_, result) = pub.send(#"[{"channel":"/orders/1","clientId":"\#(pub.clientId)","data":\#(data),"id":"\#(id)"}]"#)
+            let gate = try #require(result.commitGate)
+            let committed = AsyncStream<[Int: ByteBuffer]>.makeStream()
+            gate.whenCommitted { committed.continuation.yield($0); committed.continuation.finish() }
+            var iterator = committed.stream.makeAsyncIterator()
+            return try #require(await iterator.next())
+        }
+
+        // Not committed: no delivery before the commit, and none after it failed.
+        store.failNextWrites(1)
+        let writer = Task { await b.runStoreWriter() }
+        let failed = try await publish(1, id: "a")
+        #expect(failed[0].map { String(buffer: $0) }?.contains(#""error":"407:"#) == true)
+        #expect(sub.pushed.isEmpty)
+
+        // Committed: delivered, with the next offset (the failed one's stays unused).
+        let succeeded = try await publish(2, id: "b")
+        #expect(succeeded.isEmpty)
+        #expect(sub.pushed.map { $0["data"] } == [.number("2")])
+        #expect(offsets(sub.pushed) == [2])
+
+        // History and the retained value hold the committed message only.
+        var late = CoreClient(b)
+        _ = late.connected()
+        _ = late.subscribe("/orders/*")
+        #expect(late.pushed.map { $0["data"] } == [.number("2")])
+        var replayer = CoreClient(b)
+        _ = replayer.connected()
+        let reply = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/orders/1","ext":{"replay":{"/orders/1":-2}}}]"#)
+        #expect(reply["successful"] == .bool(true))
+        #expect(offsets(replayer.pushed) == [2])
+        await b.closeStore()
+        writer.cancel()
+    }
+
+    /// Durable messages in flight together are trimmed as one history: the store keeps the
+    /// newest `historySize` of them, as memory does.
+    @Test func durableMessagesInFlightKeepTheHistorySize() async throws {
+        let store = InMemoryMessageStore()
+        let table = Self.table(#"{"/orders/*": {"historySize": 2, "durable": true}}"#)
+        let first = broker(table, store: store)
+        try await first.restore()
+        var pub = CoreClient(first)
+        _ = pub.connected()
+        let batch = (1...3).map { #"{"channel":"/orders/1","clientId":"\#(pub.clientId)","data":\#($0),"id":"\#($0)"}"# }.joined(separator: ",")
+        let (_, result) = pub.send("[\(batch)]")
+        #expect(result.commitGate != nil)
+        let writer = Task { await first.runStoreWriter() }
+        await first.closeStore()
+        writer.cancel()
+
+        let second = broker(table, store: store)
+        try await second.restore()
+        var replayer = CoreClient(second)
+        _ = replayer.connected()
+        let reply = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/orders/1","ext":{"replay":{"/orders/1":-2}}}]"#)
+        #expect(reply["successful"] == .bool(true))
+        #expect(offsets(replayer.pushed) == [2, 3])
+    }
 }
