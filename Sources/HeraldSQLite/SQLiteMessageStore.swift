@@ -75,23 +75,39 @@ public final class SQLiteMessageStore: MessageStore {
         }
         let pool = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(pool)
-        let recovery = try await pool.write { db -> StoreRecovery in
-            let clean = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'clean_shutdown'") ?? "1"
-            try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('clean_shutdown', '0') ON CONFLICT(key) DO UPDATE SET value = '0'")
-            var channels: [StoredChannel] = []
-            for row in try Row.fetchAll(db, sql: "SELECT name, epoch, last_offset FROM channel ORDER BY name") {
-                let name: String = row["name"]
-                let history = try Row.fetchAll(db, sql: "SELECT offset, data, created_ms FROM message WHERE channel = ? ORDER BY offset", arguments: [name]).map(Self.message)
-                let retained = try Row.fetchOne(db, sql: "SELECT offset, data, created_ms FROM retained WHERE channel = ?", arguments: [name]).map(Self.message)
-                channels.append(StoredChannel(name: name, epoch: row["epoch"], lastOffset: UInt64(row["last_offset"] as Int64), history: history, retained: retained))
+        let recovery = try await pool.writeWithoutTransaction { db -> StoreRecovery in
+            // The "running" mark is committed with an fsync even under NORMAL: lost to a power
+            // failure, it would make the next start take an unclean end for a clean one and
+            // hand out offsets again that subscribers already saw (see `StoreRecovery`).
+            if !full { try db.execute(sql: "PRAGMA synchronous = FULL") }
+            defer { if !full { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
+            var recovery: StoreRecovery?
+            try db.inTransaction {
+                recovery = try Self.recover(db)
+                return .commit
             }
-            return StoreRecovery(channels: channels, cleanShutdown: clean == "1")
+            return recovery!
         }
         epochs.withLock { map in
             for channel in recovery.channels { map[channel.name] = channel.epoch }
         }
         self.pool.withLock { $0 = pool }
         return recovery
+    }
+
+    /// Reads everything back and marks the store as running (`clean_shutdown = 0`, until
+    /// `close()`), in one transaction.
+    static func recover(_ db: Database) throws -> StoreRecovery {
+        let clean = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'clean_shutdown'") ?? "1"
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('clean_shutdown', '0') ON CONFLICT(key) DO UPDATE SET value = '0'")
+        var channels: [StoredChannel] = []
+        for row in try Row.fetchAll(db, sql: "SELECT name, epoch, last_offset FROM channel ORDER BY name") {
+            let name: String = row["name"]
+            let history = try Row.fetchAll(db, sql: "SELECT offset, data, created_ms FROM message WHERE channel = ? ORDER BY offset", arguments: [name]).map(Self.message)
+            let retained = try Row.fetchOne(db, sql: "SELECT offset, data, created_ms FROM retained WHERE channel = ?", arguments: [name]).map(Self.message)
+            channels.append(StoredChannel(name: name, epoch: row["epoch"], lastOffset: UInt64(row["last_offset"] as Int64), history: history, retained: retained))
+        }
+        return StoreRecovery(channels: channels, cleanShutdown: clean == "1")
     }
 
     static func message(_ row: Row) -> StoredMessage {
