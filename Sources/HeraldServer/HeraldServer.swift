@@ -127,6 +127,10 @@ public final class HeraldServer: Service, Sendable {
         let loop = services(for: context.eventLoop)
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
         handler.rawContext = try sync.context(handler: raw)
+        // `RawFrameWriter` was added first: deliveries may go straight to the channel's core,
+        // as the head handler would pass them. (A handler added in front of it later, such as
+        // TLS, must clear this.)
+        handler.socketCore = context.channel._channelCore
         try sync.addHandler(handler, name: "bayeux-ws")
         return handler
     }

@@ -28,6 +28,9 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private var context: ChannelHandlerContext?
     /// The context of the `RawFrameWriter` next to the socket: frames are written from there.
     var rawContext: ChannelHandlerContext?
+    /// The channel's core, for deliveries, when nothing but NIO's head handler sits between
+    /// `RawFrameWriter` and the socket (see `FlushScheduler`); nil otherwise.
+    var socketCore: (any ChannelCore)?
     private(set) var connection: WebSocketConnection!
     private var session: Session?
     private var heldTimeout: Scheduled<Void>?
@@ -65,6 +68,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         connection.detach()
         self.context = nil
         self.rawContext = nil
+        self.socketCore = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -232,7 +236,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        if let (writer, frame) = takeFrame() { writer.writeAndFlush(NIOAny(frame), promise: nil) }
+        if let (writer, frame) = takeFrame() { writer.writeAndFlush(frame) }
     }
 
     /// Drains the bound session's queue into one text frame, header included, if the socket
@@ -240,7 +244,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// the frames of every connection first and then writes them back to back, so the `write`s
     /// of one tick are not interleaved with draining and framing. Replies still waiting in this
     /// read burst's frame are written (unflushed) first, to keep them ahead of the events.
-    func takeFrame() -> (ChannelHandlerContext, ByteBuffer)? {
+    func takeFrame() -> (FlushScheduler.Writer, ByteBuffer)? {
         guard context != nil, let rawContext, let session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
@@ -263,7 +267,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         guard var payload else { return nil }
         if !framed { payload.prependWebSocketHeader(opcode: 0x1) }
         emitPendingReplies()
-        return (rawContext, payload)
+        if let socketCore { return (.core(socketCore), payload) }
+        return (.context(rawContext), payload)
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {
