@@ -53,6 +53,7 @@ let package = Package(
             name: "HeraldSQLite",
             dependencies: [
                 "HeraldCore",
+                "HeraldProtocol",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -138,12 +138,10 @@ extension Broker {
             }
             let log = log(delivery.channel, options: options, in: &state)
             expire(log, now: now)
-            let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now)
+            let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now, ext: delivery.ext)
             log.nextOffset += 1
             var delivery = delivery
-            var ext = delivery.ext ?? JSONObject()
-            ext["herald"] = log.ext(offset: message.offset)["herald"]
-            delivery.ext = ext
+            delivery.ext = log.ext(offset: message.offset, on: delivery.ext)
             guard options.isPersisted, let writer else {
                 log.append(message)
                 return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)

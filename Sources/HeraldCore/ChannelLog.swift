@@ -63,17 +63,20 @@ final class ChannelLog {
         return writes
     }
 
-    /// The `ext` of a delivery from this channel: `{"herald":{"offset":N,"epoch":"…"}}`.
-    func ext(offset: UInt64, retained: Bool = false) -> JSONObject {
+    /// The `ext` of a delivery from this channel: `base` (what extensions added) with
+    /// `"herald":{"offset":N,"epoch":"…"}` set.
+    func ext(offset: UInt64, retained: Bool = false, on base: JSONObject? = nil) -> JSONObject {
         var herald = JSONObject()
         herald["offset"] = .number(String(offset))
         herald["epoch"] = .string(epoch)
         if retained { herald["retained"] = .bool(true) }
-        return JSONObject([("herald", .object(herald))])
+        var ext = base ?? JSONObject()
+        ext["herald"] = .object(herald)
+        return ext
     }
 
     func delivery(_ message: StoredMessage, retained: Bool = false) -> Delivery {
-        Delivery(channel: name, data: message.data, ext: ext(offset: message.offset, retained: retained))
+        Delivery(channel: name, data: message.data, ext: ext(offset: message.offset, retained: retained, on: message.ext))
     }
 
     static func newEpoch() -> String {

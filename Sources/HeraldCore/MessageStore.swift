@@ -1,16 +1,21 @@
+import HeraldProtocol
 import NIOCore
 
-/// One logged message: its offset on its channel, its raw JSON `data`, and when it was
-/// published (milliseconds since 1970, for TTLs that survive restarts).
+/// One logged message: its offset on its channel, its raw JSON `data`, when it was published
+/// (milliseconds since 1970, for TTLs that survive restarts), and the `ext` that server-side
+/// extensions gave it (`BayeuxExtension.outgoingDelivery`), which its retained and replayed
+/// copies carry too (Herald's own `ext.herald` is not stored: it is made per delivery).
 public struct StoredMessage: Sendable, Equatable {
     public var offset: UInt64
     public var data: ByteBuffer
     public var timestampMilliseconds: Int64
+    public var ext: JSONObject?
 
-    public init(offset: UInt64, data: ByteBuffer, timestampMilliseconds: Int64) {
+    public init(offset: UInt64, data: ByteBuffer, timestampMilliseconds: Int64, ext: JSONObject? = nil) {
         self.offset = offset
         self.data = data
         self.timestampMilliseconds = timestampMilliseconds
+        self.ext = ext
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HeraldCore
+import HeraldProtocol
 import NIOCore
 import Synchronization
 
@@ -54,6 +55,14 @@ public final class SQLiteMessageStore: MessageStore {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2") { db in
+            // The `ext` extensions gave a message (JSON text), for its retained and replayed
+            // copies; NULL for none.
+            try db.execute(sql: """
+                ALTER TABLE message ADD COLUMN ext TEXT;
+                ALTER TABLE retained ADD COLUMN ext TEXT;
+                """)
+        }
         return migrator
     }
 
@@ -103,8 +112,8 @@ public final class SQLiteMessageStore: MessageStore {
         var channels: [StoredChannel] = []
         for row in try Row.fetchAll(db, sql: "SELECT name, epoch, last_offset FROM channel ORDER BY name") {
             let name: String = row["name"]
-            let history = try Row.fetchAll(db, sql: "SELECT offset, data, created_ms FROM message WHERE channel = ? ORDER BY offset", arguments: [name]).map(Self.message)
-            let retained = try Row.fetchOne(db, sql: "SELECT offset, data, created_ms FROM retained WHERE channel = ?", arguments: [name]).map(Self.message)
+            let history = try Row.fetchAll(db, sql: "SELECT offset, data, created_ms, ext FROM message WHERE channel = ? ORDER BY offset", arguments: [name]).map(Self.message)
+            let retained = try Row.fetchOne(db, sql: "SELECT offset, data, created_ms, ext FROM retained WHERE channel = ?", arguments: [name]).map(Self.message)
             channels.append(StoredChannel(name: name, epoch: row["epoch"], lastOffset: UInt64(row["last_offset"] as Int64), history: history, retained: retained))
         }
         return StoreRecovery(channels: channels, cleanShutdown: clean == "1")
@@ -112,7 +121,8 @@ public final class SQLiteMessageStore: MessageStore {
 
     static func message(_ row: Row) -> StoredMessage {
         let data: Data = row["data"]
-        return StoredMessage(offset: UInt64(row["offset"] as Int64), data: ByteBuffer(bytes: data), timestampMilliseconds: row["created_ms"])
+        let ext = (row["ext"] as String?).flatMap { try? JSONParser.parse($0).objectValue }
+        return StoredMessage(offset: UInt64(row["offset"] as Int64), data: ByteBuffer(bytes: data), timestampMilliseconds: row["created_ms"], ext: ext)
     }
 
     public func write(_ writes: [StoreWrite]) async throws {
@@ -136,16 +146,21 @@ public final class SQLiteMessageStore: MessageStore {
                     }
                     let offset = Int64(message.offset)
                     let data = Data(message.data.readableBytesView)
+                    let ext = message.ext.map { ext -> String in
+                        var buffer = ByteBuffer()
+                        buffer.writeJSON(ext)
+                        return String(buffer: buffer)
+                    }
                     if offset >= newest[channel]?.offset ?? 0 {
                         newest[channel] = (offset, historyFrom.map { Int64($0) } ?? newest[channel]?.historyFrom)
                     }
                     if historyFrom != nil {
-                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO message (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
-                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
+                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO message (channel, offset, data, created_ms, ext) VALUES (?, ?, ?, ?, ?)")
+                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds, ext])
                     }
                     if retain {
-                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained (channel, offset, data, created_ms) VALUES (?, ?, ?, ?)")
-                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds])
+                        try db.cachedStatement(sql: "INSERT OR REPLACE INTO retained (channel, offset, data, created_ms, ext) VALUES (?, ?, ?, ?, ?)")
+                            .execute(arguments: [channel, offset, data, message.timestampMilliseconds, ext])
                     }
                 case .trimHistory(let channel, let before):
                     try db.execute(sql: "DELETE FROM message WHERE channel = ? AND created_ms < ?", arguments: [channel, before])

@@ -359,4 +359,40 @@ import Testing
         #expect(reply["successful"] == .bool(true))
         #expect(offsets(replayer.pushed) == [2, 3])
     }
+
+    /// What an extension adds to a delivery's `ext` is kept with the message: its retained and
+    /// replayed copies carry it too, after a restart included.
+    @Test func retainedAndReplayedCopiesKeepTheExtensionsExt() async throws {
+        struct Stamp: BayeuxExtension {
+            func outgoingDelivery(_ delivery: inout Delivery) {
+                var ext = delivery.ext ?? JSONObject()
+                ext["stamp"] = .string("s-" + String(buffer: delivery.data))
+                delivery.ext = ext
+            }
+        }
+        let store = InMemoryMessageStore()
+        let first = broker(store: store)
+        first.addExtension(Stamp())
+        try await first.restore()
+        let writer = Task { await first.runStoreWriter() }
+        var pub = CoreClient(first)
+        _ = pub.connected()
+        for p in 1...2 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        await first.closeStore()
+        writer.cancel()
+
+        for b in [first, broker(store: store)] {
+            if b !== first { try await b.restore() }
+            var retained = CoreClient(b)
+            _ = retained.connected()
+            _ = retained.subscribe("/stocks/*")
+            #expect(retained.pushed.map { $0["ext"]?["stamp"] } == [.string("s-2")])
+            #expect(retained.pushed.first?["ext"]?["herald"]?["retained"] == .bool(true))
+            var replayer = CoreClient(b)
+            _ = replayer.connected()
+            _ = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+            #expect(replayer.pushed.map { $0["ext"]?["stamp"] } == [.string("s-1"), .string("s-2")])
+            #expect(offsets(replayer.pushed) == [1, 2])
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldCore
+import HeraldProtocol
 import HeraldSQLite
 import NIOCore
 import Testing
@@ -109,6 +110,24 @@ import Testing
         (store, recovery) = try await reopen(fixture, store)
         #expect(recovery.channels.first?.history.map(\.offset) == [3, 4, 5, 1_000_006, 1_000_007, 1_000_008])
         #expect(recovery.channels.first?.lastOffset == 1_000_008)
+        try await store.close()
+    }
+
+    /// The `ext` extensions gave a message comes back with its history entry and retained
+    /// value; messages without one come back without.
+    @Test(arguments: Kind.allCases)
+    func extensionExtSurvivesAReopen(kind: Kind) async throws {
+        let fixture = Fixture(kind)
+        var store = fixture.store()
+        _ = try await store.open()
+        var stamped = message(2, "2")
+        stamped.ext = JSONObject([("stamp", .number("7")), ("by", .string("gate \"1\""))])
+        try await store.write([append("/x", message(1, "1")), append("/x", stamped)])
+        var recovery: StoreRecovery
+        (store, recovery) = try await reopen(fixture, store)
+        let channel = try #require(recovery.channels.first)
+        #expect(channel.history.map(\.ext) == [nil, stamped.ext])
+        #expect(channel.retained?.ext == stamped.ext)
         try await store.close()
     }
 
