@@ -131,11 +131,6 @@ extension Broker {
     func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
-            if options.isPersisted, let writer, writer.isFinished {
-                // The store is closing: an offset handed out now could not be written, and the
-                // next start would hand it out again.
-                return PublishOutcome(delivered: 0, awaitingCommit: false, refused: true)
-            }
             let log = log(delivery.channel, options: options, in: &state)
             expire(log, now: now)
             let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now, ext: delivery.ext)
@@ -147,16 +142,21 @@ extension Broker {
                 return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
             }
             let write = StoreWrite.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: log.historyStart(afterAppending: message.offset), retain: options.retain)
+            // A store that is closing takes no more writes: the message is refused, not
+            // delivered, since it could not be kept and the next start would hand its offset
+            // out again.
+            let refused = PublishOutcome(delivered: 0, awaitingCommit: false, refused: true)
             if options.durable {
-                log.uncommitted.append(message.offset)
-                writer.enqueue([write]) { [self, delivery] committed in
+                let accepted = writer.enqueue([write]) { [self, delivery] committed in
                     commitDurable(message, delivery: delivery, options: options, committed: committed)
                     onCommit?(committed)
                 }
+                guard accepted else { return refused }
+                log.uncommitted.append(message.offset)
                 return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil, refused: false)
             }
+            guard writer.enqueue([write]) else { return refused }
             log.append(message)
-            writer.enqueue([write])
             return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
         }
     }

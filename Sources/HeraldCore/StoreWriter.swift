@@ -29,18 +29,19 @@ final class StoreWriter: Sendable {
         (wakeups, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Whether `finish()` was called: nothing more is accepted.
-    var isFinished: Bool { pending.withLock { $0.finished } }
-
-    func enqueue(_ writes: [StoreWrite], onCommit: Completion? = nil) {
-        let wake = pending.withLock { p -> Bool in
-            guard !p.finished else { return false }
+    /// Queues `writes` for the next commit; false, and nothing queued, once `finish()` was
+    /// called (`onCommit` then never runs).
+    @discardableResult
+    func enqueue(_ writes: [StoreWrite], onCommit: Completion? = nil) -> Bool {
+        let (accepted, wake) = pending.withLock { p -> (Bool, Bool) in
+            guard !p.finished else { return (false, false) }
             p.writes.append(contentsOf: writes)
             if let onCommit { p.completions.append(onCommit) }
             defer { p.signalled = true }
-            return !p.signalled
+            return (true, !p.signalled)
         }
         if wake { signal.yield() }
+        return accepted
     }
 
     /// How long the writer lets writes gather after the first one before committing: a few

@@ -395,4 +395,28 @@ import Testing
             #expect(offsets(replayer.pushed) == [1, 2])
         }
     }
+
+    /// Once the store is closing, publishes to persisted channels are refused, durable or not,
+    /// and reach no one: they could not be kept, and the next start would reuse their offsets.
+    @Test(arguments: [false, true])
+    func publishesToPersistedChannelsAreRefusedOnceTheStoreCloses(durable: Bool) async throws {
+        let store = InMemoryMessageStore()
+        let b = broker(Self.table(#"{"/stocks/*": {"historySize": 5, "persist": true, "durable": \#(durable)}, "/plain/*": {}}"#), store: store)
+        try await b.restore()
+        let writer = Task { await b.runStoreWriter() }
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.subscribe("/stocks/AAPL")
+        _ = sub.subscribe("/plain/x")
+        await b.closeStore()
+        writer.cancel()
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        let reply = pub.publish("/stocks/AAPL", "1")
+        #expect(reply["successful"] == .bool(false))
+        #expect(reply["error"] == .string("407::Failed to publish: the server is shutting down"))
+        // Channels without a log are not affected.
+        #expect(pub.publish("/plain/x", "2")["successful"] == .bool(true))
+        #expect(sub.pushed.map { $0["data"] } == [.number("2")])
+    }
 }
