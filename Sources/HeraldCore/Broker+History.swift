@@ -10,6 +10,8 @@ import NIOCore
 /// (and delivered live). Lock order: `logs`, then a session, then `index`.
 struct LogState {
     var tree = ChannelLogTree()
+    /// Logs in `tree` (`BrokerConfiguration.maxLoggedChannels`).
+    var count = 0
 }
 
 /// A client's replay position (the `replay` extension, Salesforce semantics).
@@ -63,6 +65,7 @@ extension Broker {
                 if options.retain { log.retained = stored.retained }
                 expiredWrites += log.expire(nowMilliseconds: now)
                 state.tree.insert(log)
+                state.count += 1
                 restored += 1
             }
         }
@@ -116,12 +119,20 @@ extension Broker {
         if !writes.isEmpty { writer?.enqueue(writes) }
     }
 
-    /// The log of `name`, created with a fresh epoch if needed. Lock `logs` first.
-    func log(_ name: ChannelName, options: ChannelOptions, in state: inout LogState) -> ChannelLog {
+    /// The log of `name`, created with a fresh epoch if needed; nil if that would pass
+    /// `maxLoggedChannels`. Lock `logs` first.
+    func log(_ name: ChannelName, options: ChannelOptions, in state: inout LogState) -> ChannelLog? {
         if let existing = state.tree.find(name) { return existing }
+        guard state.count < configuration.maxLoggedChannels else { return nil }
         let log = ChannelLog(name: name, options: options, epoch: ChannelLog.newEpoch())
         state.tree.insert(log)
+        state.count += 1
         return log
+    }
+
+    /// Why a channel gets no log: the limit.
+    var tooManyLoggedChannels: BayeuxError {
+        BayeuxError(code: 503, args: [String(configuration.maxLoggedChannels)], message: "Too many channels with retained values or history")
     }
 
     /// Publishes to a logged channel: assigns the offset, logs, writes behind, and routes, all
@@ -131,7 +142,9 @@ extension Broker {
     func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
-            let log = log(delivery.channel, options: options, in: &state)
+            guard let log = log(delivery.channel, options: options, in: &state) else {
+                return PublishOutcome(delivered: 0, awaitingCommit: false, refused: true, error: tooManyLoggedChannels)
+            }
             expire(log, now: now)
             let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now, ext: delivery.ext)
             log.nextOffset += 1
@@ -145,7 +158,7 @@ extension Broker {
             // A store that is closing takes no more writes: the message is refused, not
             // delivered, since it could not be kept and the next start would hand its offset
             // out again.
-            let refused = PublishOutcome(delivered: 0, awaitingCommit: false, refused: true)
+            let refused = PublishOutcome(delivered: 0, awaitingCommit: false, refused: true, error: .publishFailed("the server is shutting down"))
             if options.durable {
                 let accepted = writer.enqueue([write]) { [self, delivery] committed in
                     commitDurable(message, delivery: delivery, options: options, committed: committed)
@@ -207,7 +220,9 @@ extension Broker {
             guard let options = configuration.channels.options(for: name), options.historySize > 0 else {
                 throw ReplayRefusal(error: BayeuxError(code: 400, args: [pattern.rawValue], message: "Channel keeps no history"), ext: JSONObject())
             }
-            let log = log(name, options: options, in: &state)
+            guard let log = log(name, options: options, in: &state) else {
+                throw ReplayRefusal(error: tooManyLoggedChannels, ext: JSONObject())
+            }
             expire(log, now: clock.nowMillisecondsSince1970())
             if case .after(let offset, let epoch) = position {
                 func refusal(_ error: BayeuxError) -> ReplayRefusal {

@@ -357,7 +357,7 @@ extension Broker {
                 outcome = publish(Delivery(channel: channel, data: data), onCommit: nil)
             }
             if outcome.refused {
-                return failed(baseReply(message), .publishFailed("the server is shutting down"), advice: nil)
+                return failed(baseReply(message), outcome.error ?? .publishFailed("not published"), advice: nil)
             }
         }
         return nil

@@ -87,8 +87,10 @@ public final class Broker: Sendable {
         var delivered: Int
         /// `onCommit` will run (a `durable` channel with a store).
         var awaitingCommit: Bool
-        /// Not published: the store is closing.
+        /// Not published, for `error`: the store is closing, or the channel would need a log
+        /// past `maxLoggedChannels`.
         var refused: Bool
+        var error: BayeuxError? = nil
     }
 
     /// Publishes; for a `durable` channel with a store, `onCommit` runs once the message is

@@ -21,6 +21,11 @@ public struct BrokerConfiguration: Sendable {
     public var maxSubscriptionsPerSession: Int = 1024
     /// Most concurrent sessions; handshakes beyond it are refused.
     public var maxSessions: Int = 200_000
+    /// Most channels with a log (retained value or history, `channels`). A publish that would
+    /// start another is refused (`407`), so that publishes to ever new channel names cannot
+    /// grow memory and the store without bound. Memory for logs is about this many times a
+    /// channel's `historySize` times its message size.
+    public var maxLoggedChannels: Int = 100_000
     /// Accept publishes without a valid clientId (Faye does; CometD does not).
     public var allowAnonymousPublish: Bool = false
     /// How often expired sessions are swept.

@@ -43,6 +43,8 @@ struct Serve: AsyncParsableCommand {
     var maxBatchBytes: Int?
     @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (env HERALD_MAX_PENDING_BYTES).")
     var maxPendingBytes: Int?
+    @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 407 (env HERALD_MAX_LOGGED_CHANNELS).")
+    var maxLoggedChannels: Int?
     @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (env HERALD_THREADS).")
     var threads: Int?
 
@@ -75,6 +77,7 @@ struct Serve: AsyncParsableCommand {
         brokerConfiguration.maxMessageBytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES", brokerConfiguration.maxMessageBytes)
         brokerConfiguration.maxBatchBytes = try number(maxBatchBytes, "MAX_BATCH_BYTES", brokerConfiguration.maxBatchBytes)
         brokerConfiguration.maxPendingBytesPerSession = try number(maxPendingBytes, "MAX_PENDING_BYTES", brokerConfiguration.maxPendingBytesPerSession)
+        brokerConfiguration.maxLoggedChannels = try number(maxLoggedChannels, "MAX_LOGGED_CHANNELS", brokerConfiguration.maxLoggedChannels)
         guard brokerConfiguration.maxMessageBytes > 0, brokerConfiguration.maxBatchBytes >= brokerConfiguration.maxMessageBytes else {
             throw ValidationError("max-batch-bytes must be at least max-message-bytes, and both positive")
         }

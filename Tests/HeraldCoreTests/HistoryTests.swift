@@ -419,4 +419,33 @@ import Testing
         #expect(pub.publish("/plain/x", "2")["successful"] == .bool(true))
         #expect(sub.pushed.map { $0["data"] } == [.number("2")])
     }
+
+    /// Publishes to ever new channel names cannot grow the logs without bound: past
+    /// `maxLoggedChannels`, a publish that would start a log is refused, and so is a replay
+    /// that would; the channels that have one go on as before.
+    @Test func loggedChannelsAreBounded() {
+        let b = Broker(configuration: {
+            var configuration = BrokerConfiguration()
+            configuration.channels = Self.stocks
+            configuration.maxLoggedChannels = 3
+            return configuration
+        }(), clock: ManualClock())
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.subscribe("/stocks/*")
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        for (i, name) in ["A", "B", "C"].enumerated() {
+            #expect(pub.publish("/stocks/\(name)", String(i))["successful"] == .bool(true))
+        }
+        let refused = pub.publish("/stocks/D", "3")
+        #expect(refused["successful"] == .bool(false))
+        #expect(refused["error"] == .string("503:3:Too many channels with retained values or history"))
+        #expect(pub.publish("/stocks/A", "4")["successful"] == .bool(true))
+        #expect(sub.pushed.map { $0["channel"] } == ["/stocks/A", "/stocks/B", "/stocks/C", "/stocks/A"].map { .string($0) })
+        let replay = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/E","ext":{"replay":{"/stocks/E":-2}}}]"#)
+        #expect(replay["error"] == .string("503:3:Too many channels with retained values or history"))
+        // Channels without options need no log and are not limited.
+        #expect(pub.publish("/plain/x", "5")["successful"] == .bool(true))
+    }
 }
