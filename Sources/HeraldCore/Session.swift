@@ -49,7 +49,11 @@ public final class Session: Sendable {
         /// Per-subscription rate limits (`ext.herald.maxFrequency` on subscribe), by pattern.
         var throttles: [String: (pattern: ChannelPattern, interval: UInt64)] = [:]
         /// When each rate-limited channel was last delivered, and its newest held-back message.
-        var lastSent: [String: UInt64] = [:]
+        /// Entries whose interval has passed act as if absent, and are pruned when the table
+        /// doubles (`rememberSent`), so that rate-limited deliveries over ever new channel names
+        /// do not grow it without bound.
+        var lastSent: [String: (at: UInt64, interval: UInt64)] = [:]
+        var lastSentPruneAt = 1024
         var throttled: [String: Throttled] = [:]
         var throttleRegistered = false
         /// The sink has been told about pending messages and has not drained them yet.
@@ -63,6 +67,15 @@ public final class Session: Sendable {
         var connectionType: ConnectionType?
         /// Channels whose handshake replay position a subscribe has used.
         var usedReplayPositions: Set<String> = []
+
+        /// Records a rate-limited delivery on `channel`.
+        mutating func rememberSent(_ channel: String, at now: UInt64, interval: UInt64) {
+            lastSent[channel] = (now, interval)
+            guard lastSent.count >= lastSentPruneAt else { return }
+            let held = throttled
+            lastSent = lastSent.filter { now &- $0.value.at < $0.value.interval || held[$0.key] != nil }
+            lastSentPruneAt = max(1024, 2 * lastSent.count)
+        }
 
         /// Empties the queue (it was drained or dropped).
         mutating func resetQueue() {
@@ -130,6 +143,8 @@ public final class Session: Sendable {
     }
 
     public var pendingBytes: Int { state.withLock { $0.queuedBytes } }
+    /// Channels whose last rate-limited delivery this session remembers (`maxFrequency`).
+    public var rateLimitedChannelCount: Int { state.withLock { $0.lastSent.count } }
     /// Whether a `/meta/connect` of this session is being held.
     public var isHoldingConnect: Bool { state.withLock { $0.held != nil } }
     public var isClosed: Bool { state.withLock { $0.closed } }
@@ -157,14 +172,14 @@ public final class Session: Sendable {
                 }
             }
             if interval > 0 {
-                if let last = s.lastSent[policy.channel], now &- last < interval {
+                if let last = s.lastSent[policy.channel]?.at, now &- last < interval {
                     s.throttled[policy.channel] = Throttled(message: message, interval: interval, policy: policy)
                     if s.throttleRegistered { return .throttled(register: false) }
                     s.throttleRegistered = true
                     return .throttled(register: true)
                 }
-                s.lastSent[policy.channel] = now
                 s.throttled[policy.channel] = nil
+                s.rememberSent(policy.channel, at: now, interval: interval)
             }
             return s.append(message, policy: policy, maxPendingBytes: maxPendingBytes)
         }
@@ -176,9 +191,9 @@ public final class Session: Sendable {
         state.withLock { s in
             var notify: (any SessionSink)?
             var overflow = false
-            for (channel, held) in s.throttled where now &- (s.lastSent[channel] ?? 0) >= held.interval {
+            for (channel, held) in s.throttled where now &- (s.lastSent[channel]?.at ?? 0) >= held.interval {
                 s.throttled[channel] = nil
-                s.lastSent[channel] = now
+                s.rememberSent(channel, at: now, interval: held.interval)
                 switch s.append(held.message, policy: held.policy, maxPendingBytes: maxPendingBytes) {
                 case .notify(let sink, _): notify = sink
                 case .overflow: overflow = true

@@ -122,6 +122,27 @@ import Testing
         #expect(sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/z","ext":{"herald":{"maxFrequency":0}}}]"#)["error"] == .string("400:maxFrequency:Invalid parameter"))
     }
 
+    /// A rate-limited subscriber of a wildcard remembers when it last got each channel; over
+    /// ever new channel names that table is pruned of entries whose interval has passed.
+    @Test func rateLimitMemoryIsBoundedOverManyChannels() {
+        let clock = ManualClock()
+        let b = broker(#"{}"#, clock: clock)
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/q/**","ext":{"herald":{"maxFrequency":10}}}]"#)
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        // 20,000 channels, one publish each, 1 ms apart: only the last 100 ms (100 channels)
+        // are still within the 100 ms interval.
+        for n in 0..<20_000 {
+            _ = pub.publish("/q/c\(n)", String(n))
+            clock.advance(milliseconds: 1)
+        }
+        let session = b.session(id: sub.clientId)!
+        #expect(session.rateLimitedChannelCount <= 2_048)
+        #expect(drained(sub, b).count == 20_000)
+    }
+
     @Test func maxFrequencyByChannelPattern() {
         let clock = ManualClock()
         let b = broker(#"{"/slow/**": {"maxFrequency": 1}}"#, clock: clock)
