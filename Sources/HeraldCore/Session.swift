@@ -55,6 +55,9 @@ public final class Session: Sendable {
         var lastSent: [String: (at: UInt64, interval: UInt64)] = [:]
         var lastSentPruneAt = 1024
         var throttled: [String: Throttled] = [:]
+        /// Bytes of the messages in `throttled`; they count toward `maxPendingBytes` with the
+        /// queue, so held-back messages over ever new channel names are bounded too.
+        var throttledBytes = 0
         var throttleRegistered = false
         /// The sink has been told about pending messages and has not drained them yet.
         var notified = false
@@ -67,6 +70,12 @@ public final class Session: Sendable {
         var connectionType: ConnectionType?
         /// Channels whose handshake replay position a subscribe has used.
         var usedReplayPositions: Set<String> = []
+
+        /// Holds `entry` back for `channel` (nil: forgets what was held), keeping `throttledBytes`.
+        mutating func hold(_ entry: Throttled?, for channel: String) {
+            let previous = entry == nil ? throttled.removeValue(forKey: channel) : throttled.updateValue(entry!, forKey: channel)
+            throttledBytes += (entry?.message.readableBytes ?? 0) - (previous?.message.readableBytes ?? 0)
+        }
 
         /// Records a rate-limited delivery on `channel`.
         mutating func rememberSent(_ channel: String, at now: UInt64, interval: UInt64) {
@@ -173,12 +182,15 @@ public final class Session: Sendable {
             }
             if interval > 0 {
                 if let last = s.lastSent[policy.channel]?.at, now &- last < interval {
-                    s.throttled[policy.channel] = Throttled(message: message, interval: interval, policy: policy)
+                    let replaced = s.throttled[policy.channel]?.message.readableBytes ?? 0
+                    let limit = policy.slowConsumer == .conflate ? 4 * maxPendingBytes : maxPendingBytes
+                    if s.queuedBytes + s.throttledBytes - replaced + message.readableBytes > limit { return .overflow }
+                    s.hold(Throttled(message: message, interval: interval, policy: policy), for: policy.channel)
                     if s.throttleRegistered { return .throttled(register: false) }
                     s.throttleRegistered = true
                     return .throttled(register: true)
                 }
-                s.throttled[policy.channel] = nil
+                if s.throttled[policy.channel] != nil { s.hold(nil, for: policy.channel) }
                 s.rememberSent(policy.channel, at: now, interval: interval)
             }
             return s.append(message, policy: policy, maxPendingBytes: maxPendingBytes)
@@ -192,7 +204,7 @@ public final class Session: Sendable {
             var notify: (any SessionSink)?
             var overflow = false
             for (channel, held) in s.throttled where now &- (s.lastSent[channel]?.at ?? 0) >= held.interval {
-                s.throttled[channel] = nil
+                s.hold(nil, for: channel)
                 s.rememberSent(channel, at: now, interval: held.interval)
                 switch s.append(held.message, policy: held.policy, maxPendingBytes: maxPendingBytes) {
                 case .notify(let sink, _): notify = sink
@@ -382,6 +394,7 @@ public final class Session: Sendable {
             s.sink = nil
             s.resetQueue()
             s.throttled.removeAll()
+            s.throttledBytes = 0
             return (patterns, held, sink)
         }
     }

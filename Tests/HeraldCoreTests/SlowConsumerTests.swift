@@ -143,6 +143,27 @@ import Testing
         #expect(drained(sub, b).count == 20_000)
     }
 
+    /// Held-back messages count toward `maxPendingBytesPerSession`: a rate-limited wildcard
+    /// subscriber holding one message for each of ever more channels meets its channel's
+    /// slow-consumer policy (disconnect) instead of growing without bound.
+    @Test func heldBackMessagesCountTowardThePendingLimit() {
+        let clock = ManualClock()
+        let b = broker(#"{}"#, maxPending: 4_000, clock: clock)
+        var sub = CoreClient(b)
+        _ = sub.connected()
+        _ = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/q/**","ext":{"herald":{"maxFrequency":1}}}]"#)
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        let pad = String(repeating: "x", count: 100)
+        for n in 0..<100 {
+            for _ in 0..<2 { _ = pub.publish("/q/c\(n)", "\"\(pad)\"") }
+        }
+        #expect(b.counters.slowConsumers.load(ordering: .relaxed) == 1)
+        #expect(b.session(id: sub.clientId) == nil)
+        // Each channel's first message was delivered until then.
+        #expect(sub.pushed.count >= 20 && sub.pushed.count < 100)
+    }
+
     @Test func maxFrequencyByChannelPattern() {
         let clock = ManualClock()
         let b = broker(#"{"/slow/**": {"maxFrequency": 1}}"#, clock: clock)
