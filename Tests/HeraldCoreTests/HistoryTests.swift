@@ -106,13 +106,13 @@ import Testing
         // History keeps AAPL's message until historyTTL (1 min).
         var replay = CoreClient(b)
         _ = replay.connected()
-        _ = replay.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replay.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        _ = replay.subscribe("/stocks/AAPL", replay: "-2")
         #expect(replay.pushed.map { $0["data"] } == [.number("1")])
         clock.advance(milliseconds: 30_000)
         b.expireSessions()
         var after = CoreClient(b)
         _ = after.connected()
-        _ = after.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(after.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        _ = after.subscribe("/stocks/AAPL", replay: "-2")
         #expect(after.pushed.isEmpty)
     }
 
@@ -160,7 +160,7 @@ import Testing
         _ = c.connected()
         let wildcard = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":"/h/*","ext":{"replay":{"/h/*":-2}}}]"#)
         #expect(wildcard["error"] == .string("400:/h/*:Replay needs a channel name, not a wildcard"))
-        let noHistory = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":"/r/x","ext":{"replay":{"/r/x":-2}}}]"#)
+        let noHistory = c.subscribe("/r/x", replay: "-2")
         #expect(noHistory["error"] == .string("400:/r/x:Channel keeps no history"))
         #expect(b.subscriptionCount == 0)
     }
@@ -211,7 +211,7 @@ import Testing
         try await second.restore()
         var sub = CoreClient(second)
         _ = sub.connected()
-        let reply = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        let reply = sub.subscribe("/stocks/AAPL", replay: "-2")
         #expect(reply["successful"] == .bool(true))
         #expect(offsets(sub.pushed) == [1, 2, 3])
         _ = epoch
@@ -257,7 +257,7 @@ import Testing
         try await third.restore()
         var sub = CoreClient(third)
         _ = sub.connected()
-        let reply = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+        let reply = sub.subscribe("/stocks/AAPL", replay: "-2")
         #expect(reply["successful"] == .bool(true))
         #expect(offsets(sub.pushed) == [1, 2, 3, 1 + 3 + Int(Broker.offsetGapAfterCrash)])
         #expect(sub.pushed.map { $0["data"] } == ["1", "2", "3", "4"].map { .number($0) })
@@ -328,7 +328,7 @@ import Testing
         #expect(late.pushed.map { $0["data"] } == [.number("2")])
         var replayer = CoreClient(b)
         _ = replayer.connected()
-        let reply = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/orders/1","ext":{"replay":{"/orders/1":-2}}}]"#)
+        let reply = replayer.subscribe("/orders/1", replay: "-2")
         #expect(reply["successful"] == .bool(true))
         #expect(offsets(replayer.pushed) == [2])
         await b.closeStore()
@@ -355,7 +355,7 @@ import Testing
         try await second.restore()
         var replayer = CoreClient(second)
         _ = replayer.connected()
-        let reply = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/orders/1","ext":{"replay":{"/orders/1":-2}}}]"#)
+        let reply = replayer.subscribe("/orders/1", replay: "-2")
         #expect(reply["successful"] == .bool(true))
         #expect(offsets(replayer.pushed) == [2, 3])
     }
@@ -390,7 +390,7 @@ import Testing
             #expect(retained.pushed.first?["ext"]?["herald"]?["retained"] == .bool(true))
             var replayer = CoreClient(b)
             _ = replayer.connected()
-            _ = replayer.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(replayer.clientId)","subscription":"/stocks/AAPL","ext":{"replay":{"/stocks/AAPL":-2}}}]"#)
+            _ = replayer.subscribe("/stocks/AAPL", replay: "-2")
             #expect(replayer.pushed.map { $0["ext"]?["stamp"] } == [.string("s-1"), .string("s-2")])
             #expect(offsets(replayer.pushed) == [1, 2])
         }
@@ -443,7 +443,7 @@ import Testing
         #expect(refused["error"] == .string("503:3:Too many channels with retained values or history"))
         #expect(pub.publish("/stocks/A", "4")["successful"] == .bool(true))
         #expect(sub.pushed.map { $0["channel"] } == ["/stocks/A", "/stocks/B", "/stocks/C", "/stocks/A"].map { .string($0) })
-        let replay = sub.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(sub.clientId)","subscription":"/stocks/E","ext":{"replay":{"/stocks/E":-2}}}]"#)
+        let replay = sub.subscribe("/stocks/E", replay: "-2")
         #expect(replay["error"] == .string("503:3:Too many channels with retained values or history"))
         // Channels without options need no log and are not limited.
         #expect(pub.publish("/plain/x", "5")["successful"] == .bool(true))

@@ -112,6 +112,12 @@ struct CoreClient {
         sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":\#(subscription.hasPrefix("[") ? subscription : "\"\(subscription)\""),"id":"s"}]"#)
     }
 
+    /// Subscribes to `channel` asking for a replay from `position` (`ext.replay`: `-2`, `-1`,
+    /// an offset, or `{"offset":…,"epoch":…}`).
+    func subscribe(_ channel: String, replay position: String) -> JSONValue {
+        sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(clientId)","subscription":"\#(channel)","ext":{"replay":{"\#(channel)":\#(position)}}}]"#)
+    }
+
     func unsubscribe(_ subscription: String) -> JSONValue {
         sendOne(#"[{"channel":"/meta/unsubscribe","clientId":"\#(clientId)","subscription":"\#(subscription)","id":"u"}]"#)
     }
