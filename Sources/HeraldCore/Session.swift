@@ -41,7 +41,7 @@ public final class Session: Sendable {
         var queuedBytes = 0
         /// Conflating channels: channel → logical position of its pending message in `queue`
         /// (physical index + `removedFromFront`).
-        var conflated: [String: Int] = [:]
+        var conflated = ConflationIndex()
         var removedFromFront = 0
         /// The connection could not take more at its last flush: conflating channels replace
         /// their pending message instead of queueing another.
@@ -90,7 +90,7 @@ public final class Session: Sendable {
         mutating func resetQueue() {
             queue.removeAll(keepingCapacity: queue.count <= 64)
             queuedBytes = 0
-            if !conflated.isEmpty { conflated.removeAll(keepingCapacity: true) }
+            if !conflated.isEmpty { conflated.removeAll() }
             removedFromFront = 0
             congested = false
         }

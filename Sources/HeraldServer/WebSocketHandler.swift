@@ -230,8 +230,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// Writes encoded messages as one array frame.
     func writeMessages(_ messages: [ByteBuffer]) {
         guard context != nil, !closing, !messages.isEmpty else { return }
-        let payload = FrameBuilder.array(messages, allocator: allocator, headroom: FrameBuilder.headroom)
-        writeFrame(opcode: 0x1, payload: payload)
+        writeFrame(opcode: 0x1, payload: FrameBuilder.array(messages, allocator: allocator, headroom: FrameBuilder.headroom))
     }
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
@@ -254,18 +253,19 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         }
         var payload: ByteBuffer?
         let allocator = self.allocator
-        var framed = false
         session.drain(for: connection) { queue, bytes in
             if queue.count == 1, let frame = SingleMessageFrame.frame(around: queue[0]) {
                 // The usual case: one message, encoded once for all subscribers with its frame.
                 payload = frame
-                framed = true
             } else {
-                payload = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
+                // The header goes in while `frame` is the only reference to the new buffer: once
+                // `payload` holds it too, writing the header copies the whole batch.
+                var frame = FrameBuilder.array(queue, count: queue.count, bytes: bytes, allocator: allocator, headroom: FrameBuilder.headroom)
+                frame.prependWebSocketHeader(opcode: 0x1)
+                payload = frame
             }
         }
-        guard var payload else { return nil }
-        if !framed { payload.prependWebSocketHeader(opcode: 0x1) }
+        guard let payload else { return nil }
         emitPendingReplies()
         if let socketCore { return (.core(socketCore), payload) }
         return (.context(rawContext), payload)
@@ -293,14 +293,14 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     }
 
     /// Writes one unmasked frame (replies, pings, close), header in the payload's headroom, and
-    /// flushes unless told not to.
-    func writeFrame(opcode: UInt8, payload: ByteBuffer, flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
+    /// flushes unless told not to. `payload` is consumed: a copy held by the caller would make
+    /// writing the header copy the whole payload.
+    func writeFrame(opcode: UInt8, payload: consuming ByteBuffer, flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
         guard let writer = rawContext else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
         emitPendingReplies()
-        var payload = payload
         payload.prependWebSocketHeader(opcode: opcode)
         if flush {
             writer.writeAndFlush(NIOAny(payload), promise: promise)

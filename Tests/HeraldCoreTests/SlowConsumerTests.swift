@@ -20,7 +20,10 @@ import Testing
 
     let pad = String(repeating: "x", count: 200)
 
-    @Test func conflateKeepsTheLatestPerChannelAndFastSubscribersLoseNothing() {
+    /// With 5 channels and with 40 (past `ConflationIndex.smallLimit`, where the session's
+    /// index of pending channels changes representation).
+    @Test(arguments: [5, 40])
+    func conflateKeepsTheLatestPerChannelAndFastSubscribersLoseNothing(channels: Int) {
         let b = broker(#"{"/px/*": {"slowConsumer": "conflate"}}"#)
         var slow = CoreClient(b, connection: MemoryConnection(drainsImmediately: false))
         _ = slow.connected()
@@ -31,17 +34,18 @@ import Testing
         var pub = CoreClient(b)
         _ = pub.connected()
         for n in 0..<500 {
-            _ = pub.publish("/px/s\(n % 5)", #"{"n":\#(n),"pad":"\#(pad)"}"#)
+            _ = pub.publish("/px/s\(n % channels)", #"{"n":\#(n),"pad":"\#(pad)"}"#)
         }
         let session = b.session(id: slow.clientId)!
         // Still connected, and bounded: at most one pending message per channel past the limit.
         #expect(!session.isClosed)
-        #expect(session.pendingBytes <= 4_000 + 5 * 300)
+        #expect(session.pendingBytes <= 4_000 + channels * 300)
         #expect(b.counters.dropped.load(ordering: .relaxed) > 0)
         let got = drained(slow, b)
         var latest: [String: Int] = [:]
         for message in got { latest[message["channel"]!.stringValue!] = message["data"]?["n"]?.intValue }
-        #expect(latest == ["/px/s0": 495, "/px/s1": 496, "/px/s2": 497, "/px/s3": 498, "/px/s4": 499])
+        // Each channel's latest: the last n below 500 with its remainder.
+        #expect(latest == Dictionary(uniqueKeysWithValues: (0..<channels).map { k in ("/px/s\(k)", (500 - 1 - k) / channels * channels + k) }))
         #expect(fast.pushed.map { $0["data"]?["n"]?.intValue } == (0..<500).map { $0 })
     }
 
