@@ -356,6 +356,11 @@ begin
     wait_meta('/meta/subscribe', pattern)
   end
   wait_meta('/meta/handshake')
+  # Faye handshakes over long-polling and moves to WebSocket once its socket has opened, which
+  # it checks asynchronously: on a loaded machine that can come after the subscribes. Give it
+  # the meta timeout to get there; a client still on the wrong transport then is an error.
+  switch_deadline = Time.now + META_TIMEOUT
+  sleep 0.01 until current_transport(client) == TRANSPORT || Time.now > switch_deadline
   transport_at_ready = current_transport(client)
   emit('READY')
 
