@@ -143,7 +143,7 @@ extension Broker {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
             guard let log = log(delivery.channel, options: options, in: &state) else {
-                return PublishOutcome(delivered: 0, awaitingCommit: false, refused: true, error: tooManyLoggedChannels)
+                return PublishOutcome(delivered: 0, awaitingCommit: false, refusal: tooManyLoggedChannels)
             }
             expire(log, now: now)
             let message = StoredMessage(offset: log.nextOffset, data: delivery.data, timestampMilliseconds: now, ext: delivery.ext)
@@ -152,13 +152,13 @@ extension Broker {
             delivery.ext = log.ext(offset: message.offset, on: delivery.ext)
             guard options.isPersisted, let writer else {
                 log.append(message)
-                return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
+                return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
             }
             let write = StoreWrite.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: log.historyStart(afterAppending: message.offset), retain: options.retain)
             // A store that is closing takes no more writes: the message is refused, not
             // delivered, since it could not be kept and the next start would hand its offset
             // out again.
-            let refused = PublishOutcome(delivered: 0, awaitingCommit: false, refused: true, error: .publishFailed("the server is shutting down"))
+            let refused = PublishOutcome(delivered: 0, awaitingCommit: false, refusal: .publishFailed("the server is shutting down"))
             if options.durable {
                 let accepted = writer.enqueue([write]) { [self, delivery] committed in
                     commitDurable(message, delivery: delivery, options: options, committed: committed)
@@ -166,11 +166,11 @@ extension Broker {
                 }
                 guard accepted else { return refused }
                 log.uncommitted.append(message.offset)
-                return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil, refused: false)
+                return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil)
             }
             guard writer.enqueue([write]) else { return refused }
             log.append(message)
-            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
+            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
         }
     }
 

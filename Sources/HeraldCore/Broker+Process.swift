@@ -356,8 +356,8 @@ extension Broker {
             } else {
                 outcome = publish(Delivery(channel: channel, data: data), onCommit: nil)
             }
-            if outcome.refused {
-                return failed(baseReply(message), outcome.error ?? .publishFailed("not published"), advice: nil)
+            if let refusal = outcome.refusal {
+                return failed(baseReply(message), refusal, advice: nil)
             }
         }
         return nil

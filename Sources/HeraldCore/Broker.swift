@@ -87,10 +87,9 @@ public final class Broker: Sendable {
         var delivered: Int
         /// `onCommit` will run (a `durable` channel with a store).
         var awaitingCommit: Bool
-        /// Not published, for `error`: the store is closing, or the channel would need a log
-        /// past `maxLoggedChannels`.
-        var refused: Bool
-        var error: BayeuxError? = nil
+        /// Not published, and why: the store is closing, or the channel would need a log past
+        /// `maxLoggedChannels`.
+        var refusal: BayeuxError? = nil
     }
 
     /// Publishes; for a `durable` channel with a store, `onCommit` runs once the message is
@@ -102,7 +101,7 @@ public final class Broker: Sendable {
         if let options, options.isLogged {
             return publishLogged(delivery, options: options, onCommit: onCommit)
         }
-        return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, refused: false)
+        return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
     }
 
     /// Queues `delivery`, encoded once, for every subscriber of its channel, under the

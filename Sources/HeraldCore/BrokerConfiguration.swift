@@ -22,7 +22,7 @@ public struct BrokerConfiguration: Sendable {
     /// Most concurrent sessions; handshakes beyond it are refused.
     public var maxSessions: Int = 200_000
     /// Most channels with a log (retained value or history, `channels`). A publish that would
-    /// start another is refused (`407`), so that publishes to ever new channel names cannot
+    /// start another is refused (`503`), so that publishes to ever new channel names cannot
     /// grow memory and the store without bound. Memory for logs is about this many times a
     /// channel's `historySize` times its message size.
     public var maxLoggedChannels: Int = 100_000

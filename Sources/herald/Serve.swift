@@ -43,7 +43,7 @@ struct Serve: AsyncParsableCommand {
     var maxBatchBytes: Int?
     @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (env HERALD_MAX_PENDING_BYTES).")
     var maxPendingBytes: Int?
-    @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 407 (env HERALD_MAX_LOGGED_CHANNELS).")
+    @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 503 (env HERALD_MAX_LOGGED_CHANNELS).")
     var maxLoggedChannels: Int?
     @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (env HERALD_THREADS).")
     var threads: Int?
