@@ -121,7 +121,7 @@ extension Broker {
 
     /// The log of `name`, created with a fresh epoch if needed; nil if that would pass
     /// `maxLoggedChannels`. Lock `logs` first.
-    func log(_ name: ChannelName, options: ChannelOptions, in state: inout LogState) -> ChannelLog? {
+    func log(_ name: ChannelName, options: ChannelPolicy, in state: inout LogState) -> ChannelLog? {
         if let existing = state.tree.find(name) { return existing }
         guard state.count < configuration.maxLoggedChannels else { return nil }
         let log = ChannelLog(name: name, options: options, epoch: ChannelLog.newEpoch())
@@ -139,7 +139,7 @@ extension Broker {
     /// under the logs lock. A `durable` channel with a store logs and routes the message only
     /// once it is committed (`commitDurable`): no subscriber sees, and no history or retained
     /// value holds, a message whose publisher is told it failed.
-    func publishLogged(_ delivery: Delivery, options: ChannelOptions, onCommit: StoreWriter.Completion?) -> PublishOutcome {
+    func publishLogged(_ delivery: Delivery, options: ChannelPolicy, onCommit: StoreWriter.Completion?) -> PublishOutcome {
         let now = clock.nowMillisecondsSince1970()
         return logs.withLock { state in
             guard let log = log(delivery.channel, options: options, in: &state) else {
@@ -178,7 +178,7 @@ extension Broker {
     /// the order they were queued). Committed, the message joins the history and reaches the
     /// subscribers, under the logs lock, so that a subscribe's catch-up and the live messages
     /// after it still have no gap and no duplicate. Not committed, its offset stays unused.
-    func commitDurable(_ message: StoredMessage, delivery: Delivery, options: ChannelOptions, committed: Bool) {
+    func commitDurable(_ message: StoredMessage, delivery: Delivery, options: ChannelPolicy, committed: Bool) {
         logs.withLock { state in
             guard let log = state.tree.find(delivery.channel) else { return }
             if let index = log.uncommitted.firstIndex(of: message.offset) { log.uncommitted.remove(at: index) }

@@ -106,7 +106,7 @@ public final class Broker: Sendable {
 
     /// Queues `delivery`, encoded once, for every subscriber of its channel, under the
     /// channel's slow-consumer policy and rate limit.
-    func route(_ delivery: Delivery, options: ChannelOptions?) -> Int {
+    func route(_ delivery: Delivery, options: ChannelPolicy?) -> Int {
         let subscribers = index.withLock { $0.match(delivery.channel) }
         counters.published.add(1, ordering: .relaxed)
         guard !subscribers.isEmpty else { return 0 }

@@ -34,7 +34,7 @@ public struct BrokerConfiguration: Sendable {
     public var throttleTickMilliseconds: Int = 20
     /// Options by channel pattern: retained values, history, persistence. Empty by default:
     /// nothing is retained.
-    public var channels = ChannelOptionsTable()
+    public var channels = ChannelPolicyTable()
 
     public init() {}
 }

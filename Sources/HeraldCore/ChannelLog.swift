@@ -6,7 +6,7 @@ import NIOCore
 /// and the retained value. Guarded by the `MessageLog` lock.
 final class ChannelLog {
     let name: ChannelName
-    var options: ChannelOptions
+    var options: ChannelPolicy
     /// Changes whenever the channel's history is lost, so clients can tell a resume position
     /// from another life of the channel.
     var epoch: String
@@ -18,7 +18,7 @@ final class ChannelLog {
     /// messages join the history, and reach subscribers, once committed.
     var uncommitted = Deque<UInt64>()
 
-    init(name: ChannelName, options: ChannelOptions, epoch: String, nextOffset: UInt64 = 1) {
+    init(name: ChannelName, options: ChannelPolicy, epoch: String, nextOffset: UInt64 = 1) {
         self.name = name
         self.options = options
         self.epoch = epoch

@@ -23,7 +23,7 @@ struct DeliveryPolicy: Sendable {
     /// channel's `maxFrequency`); 0 for none.
     var minimumIntervalNanoseconds: UInt64 = 0
 
-    init(channel: ChannelName, options: ChannelOptions?) {
+    init(channel: ChannelName, options: ChannelPolicy?) {
         self.channel = channel.rawValue
         self.channelName = channel
         if let options {

@@ -149,7 +149,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     /// Reads the configuration file: `{"channels": {"/stocks/**": {"retain": true, ...}}}`.
-    static func loadChannels(_ path: String) throws -> ChannelOptionsTable {
+    static func loadChannels(_ path: String) throws -> ChannelPolicyTable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read configuration file \(path)")
         }
@@ -168,10 +168,10 @@ struct Serve: AsyncParsableCommand {
         for key in object.members.map(\.key) where key != "channels" {
             throw ValidationError("\(path): unknown setting '\(key)' (known: channels)")
         }
-        guard let channels = object["channels"] else { return ChannelOptionsTable() }
+        guard let channels = object["channels"] else { return ChannelPolicyTable() }
         guard case .object(let map) = channels else { throw ValidationError("\(path): channels must be an object") }
         do {
-            return try ChannelOptionsTable.parse(map)
+            return try ChannelPolicyTable.parse(map)
         } catch {
             throw ValidationError("\(path): \(error)")
         }

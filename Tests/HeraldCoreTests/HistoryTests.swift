@@ -8,13 +8,13 @@ import Testing
 /// Retained values, offsets, epochs, TTLs and replay, through the broker with in-memory
 /// connections (the live tests repeat the important ones over real sockets).
 @Suite struct HistoryTests {
-    static func table(_ json: String) -> ChannelOptionsTable {
-        try! ChannelOptionsTable.parse(JSONParser.parse(json).objectValue!)
+    static func table(_ json: String) -> ChannelPolicyTable {
+        try! ChannelPolicyTable.parse(JSONParser.parse(json).objectValue!)
     }
 
     static let stocks = table(#"{"/stocks/**": {"retain": true, "historySize": 5, "historyTTL": "1m", "retainedTTL": "30s", "persist": true}, "/plain/*": {}}"#)
 
-    func broker(_ table: ChannelOptionsTable = stocks, store: (any MessageStore)? = nil, clock: ManualClock = ManualClock()) -> Broker {
+    func broker(_ table: ChannelPolicyTable = stocks, store: (any MessageStore)? = nil, clock: ManualClock = ManualClock()) -> Broker {
         var configuration = BrokerConfiguration()
         configuration.channels = table
         return Broker(configuration: configuration, store: store, clock: clock)
@@ -35,7 +35,7 @@ import Testing
         #expect(options.historyTTLMilliseconds == 500)
         #expect(options.retainedTTLMilliseconds == 1500)
         for bad in [#"{"/a": {"retain": 1}}"#, #"{"/a": {"historySize": -1}}"#, #"{"/a": {"bogus": true}}"#, #"{"/a/*/b": {}}"#, #"{"/meta/**": {}}"#, #"{"/a": {"historyTTL": "soon"}}"#] {
-            #expect(throws: ChannelOptionsTable.ParseError.self) { try ChannelOptionsTable.parse(JSONParser.parse(bad).objectValue!) }
+            #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(bad).objectValue!) }
         }
     }
 

@@ -7,7 +7,7 @@ import Testing
 @Suite struct SlowConsumerTests {
     func broker(_ channels: String, maxPending: Int = 4_000, clock: ManualClock = ManualClock()) -> Broker {
         var configuration = BrokerConfiguration()
-        configuration.channels = try! ChannelOptionsTable.parse(JSONParser.parse(channels).objectValue!)
+        configuration.channels = try! ChannelPolicyTable.parse(JSONParser.parse(channels).objectValue!)
         configuration.maxPendingBytesPerSession = maxPending
         return Broker(configuration: configuration, clock: clock)
     }
@@ -186,10 +186,10 @@ import Testing
     }
 
     @Test func policiesParse() throws {
-        let table = try ChannelOptionsTable.parse(JSONParser.parse(#"{"/a": {"slowConsumer": "dropOldest", "maxFrequency": 2.5}}"#).objectValue!)
+        let table = try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"slowConsumer": "dropOldest", "maxFrequency": 2.5}}"#).objectValue!)
         #expect(table.options(for: ChannelName("/a")!)?.slowConsumer == .dropOldest)
         #expect(table.options(for: ChannelName("/a")!)?.maxFrequency == 2.5)
-        #expect(throws: ChannelOptionsTable.ParseError.self) { try ChannelOptionsTable.parse(JSONParser.parse(#"{"/a": {"slowConsumer": "ignore"}}"#).objectValue!) }
-        #expect(throws: ChannelOptionsTable.ParseError.self) { try ChannelOptionsTable.parse(JSONParser.parse(#"{"/a": {"maxFrequency": 0}}"#).objectValue!) }
+        #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"slowConsumer": "ignore"}}"#).objectValue!) }
+        #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"maxFrequency": 0}}"#).objectValue!) }
     }
 }

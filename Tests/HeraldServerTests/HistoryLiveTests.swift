@@ -9,7 +9,7 @@ import Testing
     typealias Transport = BayeuxTestClient.Transport
 
     static func stocks(_ c: inout BrokerConfiguration) {
-        c.channels = try! ChannelOptionsTable.parse(JSONParser.parse(#"{"/stocks/**": {"retain": true, "historySize": 1000, "persist": true}}"#).objectValue!)
+        c.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"{"/stocks/**": {"retain": true, "historySize": 1000, "persist": true}}"#).objectValue!)
     }
 
     static func temporaryDatabase() -> String {

@@ -27,7 +27,7 @@ struct InteropRetainedTests {
     ])
     func retainedValueFirstThenLive(client: String, transport: String) async throws {
         let options = try JSONParser.parse(#"{"/stocks/**": {"retain": true, "historySize": 10}}"#).objectValue!
-        let channels = try ChannelOptionsTable.parse(options)
+        let channels = try ChannelPolicyTable.parse(options)
         try await withLiveServer(broker: { $0.channels = channels }) { live in
             let channel = ChannelName("/stocks/AAPL")!
             for (seq, price) in Self.prices {

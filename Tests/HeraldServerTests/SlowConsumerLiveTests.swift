@@ -9,7 +9,7 @@ import Testing
 @Suite struct SlowConsumerLiveTests {
     static func channels(_ json: String) -> (inout BrokerConfiguration) -> Void {
         { c in
-            c.channels = try! ChannelOptionsTable.parse(JSONParser.parse(json).objectValue!)
+            c.channels = try! ChannelPolicyTable.parse(JSONParser.parse(json).objectValue!)
             c.maxPendingBytesPerSession = 64 * 1024
         }
     }

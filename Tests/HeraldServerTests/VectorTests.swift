@@ -142,7 +142,7 @@ struct Vector: Sendable {
                     throw VectorFailure("brokerConfiguration.channels must be an object, is \(value.jsonText)")
                 }
                 do {
-                    configuration.channels = try ChannelOptionsTable.parse(object)
+                    configuration.channels = try ChannelPolicyTable.parse(object)
                 } catch {
                     throw VectorFailure("brokerConfiguration.\(error.description)")
                 }

@@ -3,7 +3,7 @@ import HeraldProtocol
 /// What Herald keeps for the channels matching a pattern (configuration `channels` map).
 ///
 /// With no options a channel is a plain pipe: nothing is retained, nothing has an offset.
-public struct ChannelOptions: Sendable, Equatable {
+public struct ChannelPolicy: Sendable, Equatable {
     /// Keep the last message per concrete channel and send it to new subscribers first.
     public var retain = false
     /// Keep this many recent messages per channel, for replay. 0 keeps none.
@@ -32,25 +32,25 @@ public struct ChannelOptions: Sendable, Equatable {
 
 /// Maps channel patterns to options; the most specific pattern wins: a literal name beats a
 /// wildcard, a longer prefix beats a shorter one, and `*` beats `**` at the same prefix.
-public struct ChannelOptionsTable: Sendable {
-    public private(set) var entries: [(pattern: ChannelPattern, options: ChannelOptions)] = []
+public struct ChannelPolicyTable: Sendable {
+    public private(set) var entries: [(pattern: ChannelPattern, options: ChannelPolicy)] = []
 
     public init() {}
 
-    public init(_ entries: [(ChannelPattern, ChannelOptions)]) {
+    public init(_ entries: [(ChannelPattern, ChannelPolicy)]) {
         for (pattern, options) in entries { set(pattern, options) }
     }
 
     public var isEmpty: Bool { entries.isEmpty }
 
-    public mutating func set(_ pattern: ChannelPattern, _ options: ChannelOptions) {
+    public mutating func set(_ pattern: ChannelPattern, _ options: ChannelPolicy) {
         entries.removeAll { $0.pattern == pattern }
         entries.append((pattern, options))
         entries.sort { Self.specificity($0.pattern) > Self.specificity($1.pattern) }
     }
 
     /// The options of the most specific pattern matching `channel`, or nil.
-    public func options(for channel: ChannelName) -> ChannelOptions? {
+    public func options(for channel: ChannelName) -> ChannelPolicy? {
         entries.first(where: { $0.pattern.matches(channel) })?.options
     }
 
@@ -65,15 +65,15 @@ public struct ChannelOptionsTable: Sendable {
     }
 }
 
-extension ChannelOptionsTable {
+extension ChannelPolicyTable {
     public struct ParseError: Error, CustomStringConvertible, Sendable {
         public var description: String
     }
 
     /// Reads the `channels` object of a configuration file:
     /// `{"/stocks/**": {"retain": true, "historySize": 1000, "historyTTL": "24h", ...}}`.
-    public static func parse(_ channels: JSONObject) throws(ParseError) -> ChannelOptionsTable {
-        var table = ChannelOptionsTable()
+    public static func parse(_ channels: JSONObject) throws(ParseError) -> ChannelPolicyTable {
+        var table = ChannelPolicyTable()
         for (key, value) in channels.members {
             guard let pattern = ChannelPattern(key), !pattern.isMeta, !pattern.isService else {
                 throw ParseError(description: "channels: '\(key)' is not a valid channel pattern")
@@ -81,7 +81,7 @@ extension ChannelOptionsTable {
             guard case .object(let object) = value else {
                 throw ParseError(description: "channels.\(key): expected an object of options")
             }
-            var options = ChannelOptions()
+            var options = ChannelPolicy()
             for (name, setting) in object.members {
                 func bool() throws(ParseError) -> Bool {
                     guard let b = setting.boolValue else { throw ParseError(description: "channels.\(key).\(name): expected true or false") }
