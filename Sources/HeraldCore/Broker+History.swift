@@ -255,6 +255,7 @@ extension Broker {
     func catchUp(_ patterns: [ChannelPattern], plan: [String: ReplayPosition], state: inout LogState) -> [ByteBuffer] {
         let now = clock.nowMillisecondsSince1970()
         var out: [ByteBuffer] = []
+        let framing = self.framing.withLock { $0 }
         // Each channel catches up once, however many of the patterns match it (as live
         // messages are delivered once); a replayed channel gets no retained value on top.
         var done = Set<String>()
@@ -273,14 +274,14 @@ extension Broker {
                 case .after(let offset, _): after = offset
                 }
                 for message in log.history where message.offset > after {
-                    out.append(log.delivery(message).encoded(allocator: allocator))
+                    out.append(log.delivery(message).encoded(allocator: allocator, framing: framing))
                 }
                 continue
             }
             for log in state.tree.matching(pattern) where done.insert(log.name.rawValue).inserted {
                 expire(log, now: now)
                 if let retained = log.retained {
-                    out.append(log.delivery(retained, retained: true).encoded(allocator: allocator))
+                    out.append(log.delivery(retained, retained: true).encoded(allocator: allocator, framing: framing))
                 }
             }
         }

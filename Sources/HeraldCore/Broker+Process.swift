@@ -378,7 +378,7 @@ extension Broker {
         var buffer = allocator.buffer(capacity: 48 + channel.utf8.count)
         switch message.id {
         case .number(let text)?:
-            buffer.writePieces(count: 6 + text.utf8.count + 12 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+            buffer.writePieces { out in
                 out.append("{\"id\":")
                 out.append(text)
                 out.append(",\"channel\":\"")
@@ -388,7 +388,7 @@ extension Broker {
             return buffer
         case .string(let text)? where JSONValue.isPlainString(text):
             // Faye and CometD send string ids: "1", "2", …
-            buffer.writePieces(count: 7 + text.utf8.count + 13 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+            buffer.writePieces { out in
                 out.append("{\"id\":\"")
                 out.append(text)
                 out.append("\",\"channel\":\"")
@@ -403,7 +403,7 @@ extension Broker {
         case nil:
             buffer.writeStaticString("{")
         }
-        buffer.writePieces(count: 11 + channel.utf8.count + tail.utf8CodeUnitCount) { out in
+        buffer.writePieces { out in
             out.append("\"channel\":\"")
             out.append(channel)
             out.append(tail)

@@ -24,6 +24,9 @@ public final class Broker: Sendable {
     let writer: StoreWriter?
     let writerTask = Mutex<Task<Void, Never>?>(nil)
     public let counters = BrokerCounters()
+    /// The room the transport wants around each encoded delivery (`DeliveryFraming`); nil
+    /// until a transport asks for some.
+    let framing = Mutex<(any DeliveryFraming)?>(nil)
 
     /// - Parameter store: where persisted channels are written (`persist: true`); nil keeps
     ///   logs in memory only.
@@ -63,6 +66,17 @@ public final class Broker: Sendable {
         guard valid else { throw BayeuxError.badRequest("data is not valid JSON") }
         buffer = buffer.slice()
         return publish(Delivery(channel: channel, data: buffer))
+    }
+
+    /// Encodes every delivery from now on with `framing`'s room around it. Transports that
+    /// share a broker must agree on it; the last call wins.
+    package func useDeliveryFraming(_ framing: any DeliveryFraming) {
+        self.framing.withLock { $0 = framing }
+    }
+
+    /// `delivery`, encoded once for all its subscribers.
+    func encode(_ delivery: Delivery) -> ByteBuffer {
+        delivery.encoded(allocator: allocator, framing: framing.withLock { $0 })
     }
 
     public func session(id: String) -> Session? {
@@ -110,7 +124,7 @@ public final class Broker: Sendable {
         let subscribers = index.withLock { $0.match(delivery.channel) }
         counters.published.add(1, ordering: .relaxed)
         guard !subscribers.isEmpty else { return 0 }
-        let encoded = delivery.encoded(allocator: allocator)
+        let encoded = encode(delivery)
         let policy = DeliveryPolicy(channel: delivery.channel, options: options)
         let now = clock.nowNanoseconds()
         let maxPending = configuration.maxPendingBytesPerSession
@@ -145,7 +159,7 @@ public final class Broker: Sendable {
     /// Delivers a message to one session only (private `/service` replies).
     public func deliver(_ delivery: Delivery, to session: Session) {
         let policy = DeliveryPolicy(channel: delivery.channel, options: nil)
-        switch session.enqueue(delivery.encoded(allocator: allocator), policy: policy, maxPendingBytes: configuration.maxPendingBytesPerSession, now: clock.nowNanoseconds()) {
+        switch session.enqueue(encode(delivery), policy: policy, maxPendingBytes: configuration.maxPendingBytesPerSession, now: clock.nowNanoseconds()) {
         case .notify(let sink, _): sink.messagesAvailable(session)
         case .overflow: removeSession(session, reason: .slowConsumer)
         case .queued, .closed, .throttled: break

@@ -8,33 +8,11 @@ final class FlushScheduler: Sendable {
     private let pending: NIOLoopBoundBox<[WebSocketHandler]>
     private let scheduled: NIOLoopBoundBox<Bool>
 
-    /// A connection's batch, framed, waiting for the second pass, with the context it is
-    /// written through: the second pass does not touch the handlers again.
+    /// A connection's batch, framed, waiting for the second pass, with the context of the
+    /// handler that writes it: the second pass does not touch the handlers again.
     private struct Frame {
-        let writer: Writer
+        let context: ChannelHandlerContext
         let bytes: ByteBuffer
-    }
-
-    /// Where a connection's frames are written.
-    enum Writer {
-        /// The channel's core, as NIO's head handler writes (`write0`, `flush0`). Used while
-        /// `RawFrameWriter` is the first handler, so that nothing is skipped; each delivery
-        /// then leaves out the walk through two handler contexts and the pipeline, each a
-        /// cache miss when the connections are many.
-        case core(any ChannelCore)
-        /// The context of `RawFrameWriter`.
-        case context(ChannelHandlerContext)
-
-        /// Writes and flushes `bytes`, on the event loop.
-        func writeAndFlush(_ bytes: ByteBuffer) {
-            switch self {
-            case .core(let core):
-                core.write0(NIOAny(bytes), promise: nil)
-                core.flush0()
-            case .context(let context):
-                context.writeAndFlush(NIOAny(bytes), promise: nil)
-            }
-        }
     }
 
     init(eventLoop: any EventLoop) {
@@ -64,8 +42,8 @@ final class FlushScheduler: Sendable {
         var frames: [Frame] = []
         frames.reserveCapacity(batch.count)
         for handler in batch {
-            if let (writer, bytes) = handler.takeFrame() { frames.append(Frame(writer: writer, bytes: bytes)) }
+            if let (context, bytes) = handler.takeFrame() { frames.append(Frame(context: context, bytes: bytes)) }
         }
-        for frame in frames { frame.writer.writeAndFlush(frame.bytes) }
+        for frame in frames { frame.context.writeAndFlush(NIOAny(frame.bytes), promise: nil) }
     }
 }

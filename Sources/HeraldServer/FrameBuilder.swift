@@ -1,8 +1,8 @@
 import NIOCore
 
 /// Builds the outgoing JSON array `[m1,m2,…]` from encoded messages, in one buffer with room
-/// in front for the WebSocket frame header so that `RawFrameWriter` writes header and payload
-/// as one buffer (one `write` per connection per flush).
+/// in front for the WebSocket frame header so that `prependWebSocketHeader` makes header and
+/// payload one buffer (one `write` per connection per flush).
 enum FrameBuilder {
     /// Largest WebSocket frame header a server writes (RFC 6455 §5.2: 2 + 8 bytes).
     static let headroom = 10

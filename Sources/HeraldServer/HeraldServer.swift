@@ -41,6 +41,8 @@ public final class HeraldServer: Service, Sendable {
         self.logger = logger
         self.onListening = onListening
         self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
+        // Deliveries are encoded with room for the WebSocket frame that sends one alone.
+        broker.useDeliveryFraming(SingleMessageFrame.Framing())
     }
 
     /// The bound address, once started.
@@ -118,20 +120,12 @@ public final class HeraldServer: Service, Sendable {
         }
     }
 
-    /// The handlers of an upgraded connection: `RawFrameWriter` next to the socket and
-    /// `WebSocketHandler`, which reads frames itself (`WebSocketFrameReader`) and is returned.
+    /// Adds the handler of an upgraded connection, `WebSocketHandler`, which reads and writes
+    /// frames itself (`WebSocketFrameReader`, `prependWebSocketHeader`), and returns it.
     private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
-        let sync = context.pipeline.syncOperations
-        let raw = RawFrameWriter()
-        try sync.addHandler(raw, name: "ws-raw-writer", position: .first)
         let loop = services(for: context.eventLoop)
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
-        handler.rawContext = try sync.context(handler: raw)
-        // `RawFrameWriter` was added first: deliveries may go straight to the channel's core,
-        // as the head handler would pass them. (A handler added in front of it later, such as
-        // TLS, must clear this.)
-        handler.socketCore = context.channel._channelCore
-        try sync.addHandler(handler, name: "bayeux-ws")
+        try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         return handler
     }
 

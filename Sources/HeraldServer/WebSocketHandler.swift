@@ -7,10 +7,14 @@ import NIOWebSocket
 /// Bayeux over one WebSocket (bayeux-notes §3.4).
 ///
 /// ```
-///  socket ──────────→ WebSocketHandler (WebSocketFrameReader) ─→ Broker.process
-///                                                   │  ↑ replies, one frame per incoming frame
-///  socket ← RawFrameWriter ←────────────────────────┘  └ pushed events, one frame per flush
+///  socket ─→ [TLS] ─→ WebSocketHandler (WebSocketFrameReader) ─→ Broker.process
+///                          │  ↑ replies, one frame per read burst
+///  socket ←─ [TLS] ←───────┘  └ pushed events, one frame per connection per flush
 /// ```
+///
+/// The handler writes finished frames (header included, see `prependWebSocketHeader`) through
+/// its own context, so whatever sits in front of it in the pipeline, such as a TLS handler,
+/// sees every byte. NIO's `WebSocketFrameEncoder` is not used.
 ///
 /// Replies to the messages of one incoming frame go out together as one array frame; a held
 /// `/meta/connect` is answered in a frame of its own when it ends. Events are pushed as soon
@@ -26,11 +30,6 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     let scheduler: FlushScheduler
     let keepaliveTimer: ConnectionTicker
     private var context: ChannelHandlerContext?
-    /// The context of the `RawFrameWriter` next to the socket: frames are written from there.
-    var rawContext: ChannelHandlerContext?
-    /// The channel's core, for deliveries, when nothing but NIO's head handler sits between
-    /// `RawFrameWriter` and the socket (see `FlushScheduler`); nil otherwise.
-    var socketCore: (any ChannelCore)?
     private(set) var connection: WebSocketConnection!
     private var session: Session?
     private var heldTimeout: Scheduled<Void>?
@@ -67,8 +66,6 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         cleanUp()
         connection.detach()
         self.context = nil
-        self.rawContext = nil
-        self.socketCore = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -127,8 +124,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// queues when the HTTP decoder leaves the pipeline, outside any read burst; the task
     /// queued here, after it, flushes their replies.
     func upgraded(response: ByteBuffer) {
-        guard let rawContext, let context else { return }
-        rawContext.writeAndFlush(NIOAny(response), promise: nil)
+        guard let context else { return }
+        context.writeAndFlush(NIOAny(response), promise: nil)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.execute { bound.value.flushReplies() }
     }
@@ -142,7 +139,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private func flushReplies() {
         guard pendingReplies != nil else { return }
         emitPendingReplies()
-        rawContext?.flush()
+        context?.flush()
     }
 
     /// Adds encoded messages to the burst's reply frame.
@@ -167,7 +164,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         pendingReplies = nil
         frame.writeInteger(UInt8(ascii: "]"))
         frame.prependWebSocketHeader(opcode: 0x1)
-        rawContext?.write(NIOAny(frame), promise: nil)
+        context?.write(NIOAny(frame), promise: nil)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -235,7 +232,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        if let (writer, frame) = takeFrame() { writer.writeAndFlush(frame) }
+        if let (context, frame) = takeFrame() { context.writeAndFlush(NIOAny(frame), promise: nil) }
     }
 
     /// Drains the bound session's queue into one text frame, header included, if the socket
@@ -243,8 +240,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// the frames of every connection first and then writes them back to back, so the `write`s
     /// of one tick are not interleaved with draining and framing. Replies still waiting in this
     /// read burst's frame are written (unflushed) first, to keep them ahead of the events.
-    func takeFrame() -> (FlushScheduler.Writer, ByteBuffer)? {
-        guard context != nil, let rawContext, let session, !closing else { return nil }
+    func takeFrame() -> (ChannelHandlerContext, ByteBuffer)? {
+        guard let context, let session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
             // channels keep only their latest; `channelWritabilityChanged` flushes again.
@@ -267,8 +264,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         }
         guard let payload else { return nil }
         emitPendingReplies()
-        if let socketCore { return (.core(socketCore), payload) }
-        return (.context(rawContext), payload)
+        return (context, payload)
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {
@@ -296,7 +292,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// flushes unless told not to. `payload` is consumed: a copy held by the caller would make
     /// writing the header copy the whole payload.
     func writeFrame(opcode: UInt8, payload: consuming ByteBuffer, flush: Bool = true, promise: EventLoopPromise<Void>? = nil) {
-        guard let writer = rawContext else {
+        guard let writer = context else {
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }

@@ -1,3 +1,4 @@
+import HeraldCore
 import NIOCore
 
 /// An encoded message that carries, around its readable bytes, the WebSocket text frame that
@@ -10,23 +11,33 @@ import NIOCore
 /// alone (the readable bytes), so queues, conflation, history and the HTTP transports are
 /// unaffected.
 ///
-/// The bytes around the message are only written by `finish(_:)`, into a buffer from
-/// `start(capacity:allocator:)`; `frame(around:)` checks them (header first, then the closing
+/// The core leaves the room for it (`DeliveryFraming`, implemented by `Framing` below) and
+/// calls `finish(_:)`, which writes the bytes around the message; `frame(around:)` checks them (header first, then the closing
 /// bracket) before trusting them, so any other buffer is framed by the caller as usual.
-public enum SingleMessageFrame {
+enum SingleMessageFrame {
     /// Room in front of the message: the largest server frame header (10 bytes) and `[`.
-    public static let headroom = 11
+    static let headroom = 11
+
+    /// Room behind the message: `]`.
+    static let tailroom = 1
+
+    /// The room the core leaves around each delivery for this frame.
+    struct Framing: DeliveryFraming {
+        var headroomBytes: Int { SingleMessageFrame.headroom }
+        var tailroomBytes: Int { SingleMessageFrame.tailroom }
+        func frame(_ message: inout ByteBuffer) { SingleMessageFrame.finish(&message) }
+    }
 
     /// A buffer to write a message into, with room for the frame in front and `]` behind.
-    public static func start(capacity: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: headroom + capacity + 1)
+    static func start(capacity: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var buffer = allocator.buffer(capacity: headroom + capacity + tailroom)
         buffer.moveWriterIndex(forwardBy: headroom)
         buffer.moveReaderIndex(forwardBy: headroom)
         return buffer
     }
 
-    /// Writes the frame around the message written since `start`.
-    public static func finish(_ buffer: inout ByteBuffer) {
+    /// Writes the frame around the message written since `start` (or into `Framing`'s room).
+    static func finish(_ buffer: inout ByteBuffer) {
         let payload = buffer.readableBytes + 2
         let headerBytes = headerLength(payload: payload)
         guard buffer.readerIndex >= headerBytes + 1 else { return }
@@ -39,7 +50,7 @@ public enum SingleMessageFrame {
     }
 
     /// The whole frame around `message`, if `finish(_:)` wrote one.
-    public static func frame(around message: ByteBuffer) -> ByteBuffer? {
+    static func frame(around message: ByteBuffer) -> ByteBuffer? {
         let payload = message.readableBytes + 2
         let headerBytes = headerLength(payload: payload)
         let start = message.readerIndex - 1 - headerBytes
@@ -70,12 +81,12 @@ public enum SingleMessageFrame {
     }
 
     /// The length of a server frame header for a payload of `payload` bytes.
-    public static func headerLength(payload: Int) -> Int {
+    static func headerLength(payload: Int) -> Int {
         payload < 126 ? 2 : (payload <= 0xFFFF ? 4 : 10)
     }
 
     /// Writes an unmasked final frame's header at `start`.
-    public static func writeHeader(opcode: UInt8, payload: Int, into buffer: inout ByteBuffer, at start: Int) {
+    static func writeHeader(opcode: UInt8, payload: Int, into buffer: inout ByteBuffer, at start: Int) {
         buffer.setInteger(0x80 | opcode, at: start)
         switch headerLength(payload: payload) {
         case 2: buffer.setInteger(UInt8(payload), at: start + 1)
