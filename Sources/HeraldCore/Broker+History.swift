@@ -77,27 +77,20 @@ extension Broker {
     public static let offsetGapAfterCrash: UInt64 = 1_000_000
 
     /// Commits what is queued and closes the store, marking a clean shutdown.
-    public func closeStore() async {
+    package func closeStore() async {
         guard let writer else { return }
         writer.finish()
-        if let task = writerTask.withLock({ $0 }) {
-            await task.value
-        } else {
-            await writer.run()
-        }
+        await writer.waitUntilStopped()
         do {
-            try await writer.store.close()
+            try await StoreWriter.uncancelled { [store = writer.store] in try await store.close() }
         } catch {
             logger.error("message store close failed", metadata: ["error": "\(error)"])
         }
     }
 
     /// Runs the store's group-commit loop until `closeStore()`.
-    public func runStoreWriter() async {
-        guard let writer else { return }
-        let task = Task { await writer.run() }
-        writerTask.withLock { $0 = task }
-        await task.value
+    package func runStoreWriter() async {
+        await writer?.run()
     }
 
     /// Messages committed to the store so far, and commits (a commit holds many messages).

@@ -22,7 +22,6 @@ public final class Broker: Sendable {
     /// Sessions holding rate-limited messages back.
     let throttled = Mutex<[ObjectIdentifier: Session]>([:])
     let writer: StoreWriter?
-    let writerTask = Mutex<Task<Void, Never>?>(nil)
     public let counters = BrokerCounters()
     /// The room the transport wants around each encoded delivery (`DeliveryFraming`); nil
     /// until a transport asks for some.

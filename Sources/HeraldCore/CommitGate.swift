@@ -13,7 +13,7 @@ public final class CommitGate: Sendable {
     }
     let state = Mutex(State())
 
-    init() {}
+    package init() {}
 
     func add() {
         state.withLock { $0.outstanding += 1 }

@@ -12,6 +12,11 @@ final class StoreWriter: Sendable {
         var completions: [Completion] = []
         var signalled = false
         var finished = false
+        /// `run()` has started (it runs once).
+        var started = false
+        /// `run()` has returned.
+        var stopped = false
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     let store: any MessageStore
@@ -48,20 +53,51 @@ final class StoreWriter: Sendable {
     /// milliseconds turn many small transactions into one (group commit).
     static let gatherMilliseconds = 2
 
-    /// Commits batches until `finish()`, then commits what is left and returns.
+    /// Commits batches until `finish()`, then commits what is left and returns. Runs once: a
+    /// second call returns at once.
     func run() async {
+        let first = pending.withLock { p -> Bool in
+            defer { p.started = true }
+            return !p.started
+        }
+        guard first else { return }
+        // A cancelled task ends the iteration; what is pending is still committed below.
         for await _ in wakeups {
             try? await Task.sleep(for: .milliseconds(Self.gatherMilliseconds))
             await drain()
             if pending.withLock({ $0.finished && $0.writes.isEmpty }) { break }
         }
         await drain()
+        let waiters = pending.withLock { p -> [CheckedContinuation<Void, Never>] in
+            p.stopped = true
+            defer { p.stopWaiters = [] }
+            return p.stopWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
+    /// Stops taking writes; `run()` commits what is left and returns.
     func finish() {
         pending.withLock { $0.finished = true }
         signal.yield()
         signal.finish()
+    }
+
+    /// Returns once `run()` has committed everything and returned; runs it here if nothing
+    /// else has (a broker whose writer was never started still commits what it queued).
+    func waitUntilStopped() async {
+        let runHere = pending.withLock { !$0.started }
+        if runHere {
+            await run()
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = pending.withLock { p -> Bool in
+                if p.stopped { return true }
+                p.stopWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
     }
 
     private func drain() async {
@@ -77,7 +113,7 @@ final class StoreWriter: Sendable {
             if writes.isEmpty && completions.isEmpty { return }
             var ok = true
             do {
-                try await store.write(writes)
+                try await Self.uncancelled { [store] in try await store.write(writes) }
                 commits.add(1, ordering: .relaxed)
                 committedWrites.add(writes.count, ordering: .relaxed)
             } catch {
@@ -87,5 +123,12 @@ final class StoreWriter: Sendable {
             }
             for completion in completions { completion(ok) }
         }
+    }
+
+    /// Runs `body` to completion even when the calling task is cancelled (the store's
+    /// database calls give up on cancellation, and a final commit must not). Swift has no
+    /// cancellation shield yet: `body` runs in a task of its own, which this awaits.
+    static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await body() }.value
     }
 }

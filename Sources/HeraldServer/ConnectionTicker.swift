@@ -3,6 +3,9 @@ import NIOCore
 /// A connection that a `ConnectionTicker` calls on every tick, on its event loop.
 protocol TickedConnection: AnyObject {
     func tick(now: NIODeadline)
+    /// The server is shutting down: finish what is in flight, tell the client to come back
+    /// later, and close.
+    func quiesce()
 }
 
 /// One repeating timer per event loop for a periodic check of all its connections, instead
@@ -38,6 +41,11 @@ final class ConnectionTicker: Sendable {
     /// On the event loop.
     func remove(_ member: any TickedConnection) {
         members.value[ObjectIdentifier(member)] = nil
+    }
+
+    /// On the event loop: quiesces every member.
+    func quiesce() {
+        for member in Array(members.value.values) { member.quiesce() }
     }
 
     private func tick() {

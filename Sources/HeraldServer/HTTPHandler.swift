@@ -36,8 +36,17 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var discarding = false
-    private var requestNumber = 0
-    private var held: (number: Int, jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)], session: Session, responder: LongPollResponder, timeout: Scheduled<Void>)?
+    /// The request being answered, its held connect and session (`TransportStateMachine`).
+    private var state = TransportStateMachine(kind: .requestResponse)
+    private var heldTimeout: Scheduled<Void>?
+    /// How the current request wants its response: JSONP or not, keep-alive, CORS headers.
+    private var format: ResponseFormat?
+
+    struct ResponseFormat {
+        var jsonp: String?
+        var keepAlive: Bool
+        var corsHeaders: [(String, String)]
+    }
 
     private var deadline: RequestDeadline
     private let ticker: ConnectionTicker
@@ -62,25 +71,63 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         context.close(promise: nil)
     }
 
+    /// Answers a held connect now (`reconnect: retry`), then lets NIO's pipelining handler
+    /// close the connection: at once when idle, or after the response in progress.
+    func quiesce() {
+        if let held = state.heldConnect { broker.timeoutHeldConnect(held) }
+        context?.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         ticker.remove(self)
-        releaseHeld()
+        perform(state.connectionClosed())
         self.context = nil
         httpHandlers = []
         installWebSocket = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        releaseHeld()
+        perform(state.connectionClosed())
         context.fireChannelInactive()
     }
 
-    private func releaseHeld() {
-        if let held {
-            held.timeout.cancel()
-            broker.detach(held.responder, from: held.session)
-            self.held = nil
+    /// Carries out what the state machine decided.
+    private func perform(_ actions: TransportStateMachine.Actions) {
+        if let (session, connection) = actions.detach { broker.detach(connection, from: session) }
+        if actions.cancelHeldTimer {
+            heldTimeout?.cancel()
+            heldTimeout = nil
         }
+        if let held = actions.startHeldTimer, let context {
+            let broker = self.broker
+            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
+                broker.timeoutHeldConnect(held)
+            }
+        }
+        switch actions.output {
+        case .nothing:
+            break
+        case .send(let messages):
+            respondBayeux(messages)
+        case .sendWhenCommitted(let gate, let awaiting):
+            // Durable publishes: the response waits for the commit.
+            guard let context else { return }
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            gate.whenCommitted { replacements in
+                loop.execute { bound.value.committed(awaiting, replacements: replacements) }
+            }
+        }
+    }
+
+    /// The durable publishes of a request were committed.
+    func committed(_ awaiting: TransportStateMachine.AwaitingCommit, replacements: [Int: ByteBuffer]) {
+        if let messages = state.committed(awaiting, replacements: replacements) { respondBayeux(messages) }
+    }
+
+    /// The held connect of request `exchange` was answered.
+    func heldConnectAnswered(exchange: Int, messages: [ByteBuffer]) {
+        perform(state.heldConnectAnswered(exchange: exchange, messages: messages))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -204,56 +251,19 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             return
         }
         guard let context else { return }
-        let corsHeaders = cors.headers(origin: origin, host: head.headers.first(name: "host"))
-        requestNumber += 1
-        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, requestNumber: requestNumber)
+        format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
+        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange)
         let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder)
-        if let heldConnect = result.held {
-            let broker = self.broker
-            let timeout = context.eventLoop.scheduleTask(in: heldConnect.timeout) {
-                broker.timeoutHeldConnect(heldConnect)
-            }
-            held = (requestNumber, jsonp, head.isKeepAlive, corsHeaders, heldConnect.session, responder, timeout)
-            if !result.isEmpty {
-                // Cannot happen (a held connect is alone in its request), but never lose replies.
-                logger.error("held connect with other replies")
-            }
-            return
-        }
-        if let gate = result.commitGate {
-            // Durable publishes: the response waits for the commit.
-            let keepAlive = head.isKeepAlive
-            let number = requestNumber
-            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let loop = context.eventLoop
-            gate.whenCommitted { replacements in
-                let messages = CommitGate.apply(replacements, to: result.replies) + result.events
-                loop.execute {
-                    bound.value.respondAfterCommit(requestNumber: number, messages: messages, jsonp: jsonp, keepAlive: keepAlive, corsHeaders: corsHeaders)
-                }
-            }
-            return
-        }
-        respondBayeux(result.replies + result.events, jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: corsHeaders)
-    }
-
-    func respondAfterCommit(requestNumber: Int, messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)]) {
-        guard requestNumber == self.requestNumber else { return }
-        respondBayeux(messages, jsonp: jsonp, keepAlive: keepAlive, corsHeaders: corsHeaders)
-    }
-
-    /// The held connect of request `requestNumber` ended.
-    func finishHeld(requestNumber: Int, messages: [ByteBuffer]) {
-        guard let held, held.number == requestNumber else { return }
-        self.held = nil
-        held.timeout.cancel()
-        respondBayeux(messages, jsonp: held.jsonp, keepAlive: held.keepAlive, corsHeaders: held.corsHeaders)
+        perform(state.batchProcessed(result, connection: responder))
     }
 
     // MARK: Responses
 
-    private func respondBayeux(_ messages: [ByteBuffer], jsonp: String?, keepAlive: Bool, corsHeaders: [(String, String)]) {
-        guard let context else { return }
+    /// Answers the current request with `messages`, as it asked (`format`).
+    private func respondBayeux(_ messages: [ByteBuffer]) {
+        guard let context, let format else { return }
+        self.format = nil
+        let (jsonp, keepAlive, corsHeaders) = (format.jsonp, format.keepAlive, format.corsHeaders)
         let allocator = context.channel.allocator
         var headers = corsHeaders
         headers.append(("Cache-Control", "no-cache, no-store"))

@@ -9,9 +9,11 @@ import Synchronization
 /// The data-plane listener: one port serving WebSocket upgrades, long-polling and
 /// callback-polling at `configuration.path`.
 ///
-/// As a `Service` it binds on `run()`, serves until graceful shutdown, then stops accepting,
-/// ends every session with `reconnect: retry` (held connects are answered, WebSockets closed
-/// with 1001) and closes the remaining connections.
+/// As a `Service` it binds on `run()`, serves until graceful shutdown, then quiesces as
+/// Hummingbird's server does: it stops accepting, asks every connection to finish (held
+/// connects are answered with `reconnect: retry`, WebSockets closed with 1001, HTTP
+/// connections closed after the response in progress), and returns once all are closed.
+/// The broker's sessions and store are `BrokerService`'s to shut down, after this.
 public final class HeraldServer: Service, Sendable {
     public let broker: Broker
     public let configuration: ServerConfiguration
@@ -26,6 +28,9 @@ public final class HeraldServer: Service, Sendable {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var loops: [ObjectIdentifier: LoopServices] = [:]
+        /// Waiting for `connections` to become empty, by waiter.
+        var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter = 0
     }
 
     public init(
@@ -80,18 +85,54 @@ public final class HeraldServer: Service, Sendable {
         return channel.localAddress!
     }
 
-    /// Stops accepting, ends all sessions and closes every connection.
+    /// Stops accepting and closes every connection as a graceful shutdown does (see the type's
+    /// summary). Returns once all are closed; connections still open after
+    /// `shutdownTimeoutSeconds` are closed outright.
     public func shutdown() async {
         let server = state.withLock { s -> (any Channel)? in
             defer { s.serverChannel = nil }
             return s.serverChannel
         }
         try? await server?.close()
-        broker.shutdown()
-        // Give close frames and final connect replies a moment to be written.
-        try? await Task.sleep(for: .milliseconds(100))
+        let loops = state.withLock { Array($0.loops.values) }
+        for loop in loops {
+            try? await loop.flush.eventLoop.submit {
+                loop.requests.quiesce()
+                loop.keepalive.quiesce()
+            }.get()
+        }
+        let timeout = configuration.shutdownTimeoutSeconds
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.connectionsClosed() }
+            group.addTask { try? await Task.sleep(for: .seconds(timeout)) }
+            await group.next()
+            group.cancelAll()
+        }
         let open = state.withLock { Array($0.connections.values) }
+        if !open.isEmpty {
+            logger.warning("closing connections that did not finish in time", metadata: ["connections": "\(open.count)", "timeout.seconds": "\(timeout)"])
+        }
         for channel in open { try? await channel.close() }
+    }
+
+    /// Returns once no connection is open, or when cancelled.
+    private func connectionsClosed() async {
+        let waiter = state.withLock { s -> Int in
+            defer { s.nextWaiter += 1 }
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let done = state.withLock { s -> Bool in
+                    if s.connections.isEmpty || Task.isCancelled { return true }
+                    s.drainWaiters[waiter] = continuation
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.drainWaiters.removeValue(forKey: waiter) }?.resume()
+        }
     }
 
     /// What the connections of one event loop share.
@@ -133,7 +174,13 @@ public final class HeraldServer: Service, Sendable {
         let key = ObjectIdentifier(channel)
         state.withLock { $0.connections[key] = channel }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = state.withLock { $0.connections.removeValue(forKey: key) }
+            let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+                s.connections.removeValue(forKey: key)
+                guard s.connections.isEmpty else { return [] }
+                defer { s.drainWaiters = [:] }
+                return Array(s.drainWaiters.values)
+            }
+            for waiter in waiters { waiter.resume() }
         }
         let watermark = ChannelOptions.Types.WriteBufferWaterMark(low: configuration.writeBufferLowWaterMarkBytes, high: configuration.writeBufferHighWaterMarkBytes)
         return channel.eventLoop.makeCompletedFuture { [self] in

@@ -7,14 +7,15 @@ final class LongPollResponder: BayeuxConnection {
     let eventLoop: any EventLoop
     let handler: NIOLoopBound<HTTPHandler>
     let broker: Broker
-    /// Which request of the connection this responder answers (keep-alive reuses handlers).
-    let requestNumber: Int
+    /// Which request of the connection this responder answers (keep-alive reuses handlers):
+    /// its `TransportStateMachine.exchange`.
+    let exchange: Int
 
-    init(handler: HTTPHandler, eventLoop: any EventLoop, broker: Broker, requestNumber: Int) {
+    init(handler: HTTPHandler, eventLoop: any EventLoop, broker: Broker, exchange: Int) {
         self.eventLoop = eventLoop
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
         self.broker = broker
-        self.requestNumber = requestNumber
+        self.exchange = exchange
     }
 
     /// Events arrived: end the hold. Hopping to the loop first lets a burst of publishes in
@@ -26,11 +27,11 @@ final class LongPollResponder: BayeuxConnection {
     func sessionClosed(_ session: Session, reason: CloseReason) {}
 
     func completeConnect(_ session: Session, reply: ByteBuffer, events: [ByteBuffer]) {
-        let number = requestNumber
+        let exchange = self.exchange
         if eventLoop.inEventLoop {
-            handler.value.finishHeld(requestNumber: number, messages: [reply] + events)
+            handler.value.heldConnectAnswered(exchange: exchange, messages: [reply] + events)
         } else {
-            eventLoop.execute { self.handler.value.finishHeld(requestNumber: number, messages: [reply] + events) }
+            eventLoop.execute { self.handler.value.heldConnectAnswered(exchange: exchange, messages: [reply] + events) }
         }
     }
 }

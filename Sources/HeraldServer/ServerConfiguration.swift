@@ -25,6 +25,9 @@ public struct ServerConfiguration: Sendable {
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).
     public var writeBufferHighWaterMarkBytes: Int = 256 * 1024
     public var writeBufferLowWaterMarkBytes: Int = 64 * 1024
+    /// On shutdown, how long connections get to finish (answer held connects, send close
+    /// frames, complete a response in progress) before they are closed outright.
+    public var shutdownTimeoutSeconds: Int = 10
 
     public init() {}
 }

@@ -62,6 +62,11 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
         if !done, deadline.hasExpired(now: now) { context?.close(promise: nil) }
     }
 
+    /// Nothing has been asked yet: there is nothing to answer.
+    func quiesce() {
+        if !done { context?.close(promise: nil) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var chunk = unwrapInboundIn(data)
         guard !done else {

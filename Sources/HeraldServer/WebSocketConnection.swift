@@ -42,9 +42,9 @@ final class WebSocketConnection: BayeuxConnection, @unchecked Sendable {
 
     func completeConnect(_ session: Session, reply: ByteBuffer, events: [ByteBuffer]) {
         if eventLoop.inEventLoop {
-            _handler?.writeMessages([reply] + events)
+            _handler?.heldConnectAnswered([reply] + events)
         } else {
-            eventLoop.execute { self._handler?.writeMessages([reply] + events) }
+            eventLoop.execute { self._handler?.heldConnectAnswered([reply] + events) }
         }
     }
 

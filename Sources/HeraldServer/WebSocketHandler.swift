@@ -31,7 +31,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     let keepaliveTimer: ConnectionTicker
     private var context: ChannelHandlerContext?
     private(set) var connection: WebSocketConnection!
-    private var session: Session?
+    /// The session this socket carries and its held connect (`TransportStateMachine`).
+    private var state = TransportStateMachine(kind: .push)
     private var heldTimeout: Scheduled<Void>?
     private var silentPingIntervals = 0
     /// The replies of this read burst, as one array frame in the making (`[r1,r2,…` with room
@@ -75,12 +76,47 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     private func cleanUp() {
         keepaliveTimer.remove(self)
-        heldTimeout?.cancel()
-        heldTimeout = nil
-        if let session, let connection {
-            broker.detach(connection, from: session)
+        perform(state.connectionClosed())
+    }
+
+    /// Carries out what the state machine decided.
+    private func perform(_ actions: TransportStateMachine.Actions) {
+        if let (session, connection) = actions.detach { broker.detach(connection, from: session) }
+        if actions.cancelHeldTimer {
+            heldTimeout?.cancel()
+            heldTimeout = nil
         }
-        session = nil
+        if let held = actions.startHeldTimer, let context {
+            let broker = self.broker
+            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
+                broker.timeoutHeldConnect(held)
+            }
+        }
+        switch actions.output {
+        case .nothing:
+            break
+        case .send(let messages):
+            // Into this read burst's reply frame, written at its end.
+            if !closing { appendReplies(messages) }
+        case .sendWhenCommitted(let gate, let awaiting):
+            // Durable publishes: the replies wait for the commit, and go in a frame of their own.
+            let connection = self.connection!
+            gate.whenCommitted { replacements in
+                connection.eventLoop.execute { connection.handler?.committed(awaiting, replacements: replacements) }
+            }
+        }
+    }
+
+    /// The durable publishes of a batch were committed.
+    func committed(_ awaiting: TransportStateMachine.AwaitingCommit, replacements: [Int: ByteBuffer]) {
+        if let messages = state.committed(awaiting, replacements: replacements) { writeMessages(messages) }
+    }
+
+    /// The broker answered a held connect of this socket.
+    func heldConnectAnswered(_ messages: [ByteBuffer]) {
+        if case .send(let messages) = state.heldConnectAnswered(exchange: Int?.none, messages: messages).output {
+            writeMessages(messages)
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -200,28 +236,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         }
         if messages.isEmpty { return }
         let result = broker.process(messages, type: .websocket, connection: connection)
-        if let connected = result.connectedSession, connected !== session {
-            if let session { broker.detach(connection, from: session) }
-            session = connected
-        }
-        if let gate = result.commitGate {
-            // Durable publishes: the replies wait for the commit.
-            let connection = self.connection!
-            gate.whenCommitted { replacements in
-                let replies = CommitGate.apply(replacements, to: result.replies) + result.events
-                connection.eventLoop.execute { connection.handler?.writeMessages(replies) }
-            }
-        } else if !closing {
-            appendReplies(result.replies)
-            appendReplies(result.events)
-        }
-        if let held = result.held, let context {
-            heldTimeout?.cancel()
-            let broker = self.broker
-            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
-                broker.timeoutHeldConnect(held)
-            }
-        }
+        perform(state.batchProcessed(result, connection: connection))
     }
 
     /// Writes encoded messages as one array frame.
@@ -241,7 +256,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// of one tick are not interleaved with draining and framing. Replies still waiting in this
     /// read burst's frame are written (unflushed) first, to keep them ahead of the events.
     func takeFrame() -> (ChannelHandlerContext, ByteBuffer)? {
-        guard let context, let session, !closing else { return nil }
+        guard let context, let session = state.session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
             // channels keep only their latest; `channelWritabilityChanged` flushes again.
@@ -268,12 +283,18 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {
-        guard closed === session else { return }
-        session = nil
+        guard state.sessionClosed(closed) else { return }
         close(code: .init(codeNumber: Int(reason.code)), reason: reason.name)
     }
 
     func tick(now: NIODeadline) { keepalive() }
+
+    /// Answers a held connect with `reconnect: retry`, then closes with 1001 (going away), as
+    /// when the broker ends the session for a shutdown.
+    func quiesce() {
+        if let held = state.heldConnect { broker.timeoutHeldConnect(held) }
+        close(code: .goingAway, reason: CloseReason.goingAway.name)
+    }
 
     /// Called by `keepaliveTimer` every ping interval.
     func keepalive() {
