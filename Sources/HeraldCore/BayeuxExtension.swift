@@ -1,4 +1,4 @@
-import HeraldProtocol
+public import HeraldProtocol
 import NIOCore
 
 /// A server-side Bayeux extension, in the manner of Faye's and CometD's (bayeux-notes §4.1).

@@ -1,23 +1,23 @@
-import HeraldProtocol
-import NIOCore
+package import HeraldProtocol
+package import NIOCore
 
 /// What the transport must send after processing one batch.
-public struct BatchResult: Sendable {
+package struct BatchResult: Sendable {
     /// Encoded reply objects, in request order (without a held connect's reply).
-    public var replies: [ByteBuffer] = []
+    package var replies: [ByteBuffer] = []
     /// Events to append to the response (HTTP transports, immediate connect replies).
-    public var events: [ByteBuffer] = []
+    package var events: [ByteBuffer] = []
     /// A connect whose reply comes later.
-    public var held: HeldConnect?
+    package var held: HeldConnect?
     /// The session a `/meta/connect` in this batch bound to the connection.
-    public var connectedSession: Session?
+    package var connectedSession: Session?
     /// Set when the batch published to a `durable` channel: send `replies` only from
     /// `commitGate.whenCommitted`.
-    public var commitGate: CommitGate?
+    package var commitGate: CommitGate?
 
-    public init() {}
+    package init() {}
 
-    public var isEmpty: Bool { replies.isEmpty && events.isEmpty }
+    package var isEmpty: Bool { replies.isEmpty && events.isEmpty }
 }
 
 extension Broker {
@@ -27,7 +27,7 @@ extension Broker {
     ///   - type: the transport the batch came on.
     ///   - connection: where pushed messages and the held connect reply go. For WebSocket it is
     ///     the socket; for HTTP it is this request's response (nil if it cannot be held).
-    public func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?) -> BatchResult {
+    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?) -> BatchResult {
         var result = BatchResult()
         let exts = extensions.withLock { $0 }
         // A connect that shares an HTTP request with other messages is never held
@@ -139,13 +139,12 @@ extension Broker {
         guard let requested = message.connectionType else {
             return errorReply(message, .missingParameter("connectionType"), session: session)
         }
-        guard let connectionType = ConnectionType(rawValue: requested) else {
+        // The transport the batch came on decides how events flow; a client that names
+        // another supported type in the message (Faye sends "long-polling" over CORS XHR) is
+        // served by the transport it actually used.
+        guard ConnectionType(rawValue: requested) != nil else {
             return failedWithClient(message, .connectionTypesNotSupported([requested]), session: session)
         }
-        // The transport the batch came on decides how events flow; a client that names
-        // another type in the message (Faye sends "long-polling" over CORS XHR) is served by
-        // the transport it actually used.
-        _ = connectionType
         let now = clock.nowNanoseconds()
         let clientTimeout = message.adviceTimeoutMilliseconds
         let timeoutMilliseconds = min(clientTimeout ?? configuration.connectTimeoutMilliseconds, configuration.connectTimeoutMilliseconds)

@@ -1,7 +1,7 @@
-import HeraldProtocol
-import Logging
-import NIOCore
-import Synchronization
+public import HeraldProtocol
+public import Logging
+package import NIOCore
+public import Synchronization
 
 /// The Bayeux broker: sessions, subscriptions, routing and `/service` handlers. It knows
 /// nothing of sockets; transports hand it decoded batches and implement `SessionSink`.
@@ -167,7 +167,7 @@ public final class Broker: Sendable {
 
     /// Sends the rate-limited messages whose time has come. Called by `BrokerService` every
     /// `throttleTickMilliseconds`.
-    public func releaseThrottled() {
+    package func releaseThrottled() {
         let now = clock.nowNanoseconds()
         let waiting = throttled.withLock { Array($0.values) }
         for session in waiting {
@@ -190,7 +190,7 @@ public final class Broker: Sendable {
     }
 
     /// Ends a session: unsubscribes it, answers its held connect, and tells its connection.
-    public func removeSession(_ session: Session, reason: CloseReason) {
+    package func removeSession(_ session: Session, reason: CloseReason) {
         let removed = sessions.withLock { $0.removeValue(forKey: session.id) != nil }
         guard let (patterns, held, sink) = session.close() else { return }
         if !patterns.isEmpty {
@@ -217,7 +217,7 @@ public final class Broker: Sendable {
 
     /// Drops sessions whose `maxInterval` has passed. Called by `BrokerService` on a timer.
     @discardableResult
-    public func expireSessions() -> Int {
+    package func expireSessions() -> Int {
         let now = clock.nowNanoseconds()
         expireLogs()
         let expired = sessions.withLock { table in table.values.filter { $0.isExpired(now: now) } }
@@ -228,18 +228,18 @@ public final class Broker: Sendable {
 
     /// The connection went away; keep the session (the client may come back on another
     /// connection) but stop routing to it.
-    public func detach(_ connection: AnyObject, from session: Session) {
+    package func detach(_ connection: AnyObject, from session: Session) {
         session.detach(connection, expiresAt: expiry(clock.nowNanoseconds()))
     }
 
     /// Ends a held connect when its timeout fires. Does nothing if it already ended.
-    public func timeoutHeldConnect(_ held: HeldConnect) {
+    package func timeoutHeldConnect(_ held: HeldConnect) {
         completeHeldConnect(session: held.session, token: held.token)
     }
 
     /// Answers the connect `responder` holds because events arrived for it. Does nothing if that
     /// connect already ended (a later connect of the session may be held by someone else).
-    public func releaseHeldConnect(for session: Session, heldBy responder: any HeldConnectResponder) {
+    package func releaseHeldConnect(for session: Session, heldBy responder: any HeldConnectResponder) {
         completeHeldConnect(session: session, token: nil, responder: responder)
     }
 
@@ -251,7 +251,7 @@ public final class Broker: Sendable {
 
     /// Ends every session's held connect with `reconnect: retry` and tells every connection
     /// that the server is going away. Used on graceful shutdown.
-    public func shutdown() {
+    package func shutdown() {
         let all = sessions.withLock { Array($0.values) }
         for session in all { removeSession(session, reason: .goingAway) }
     }
@@ -263,10 +263,10 @@ public final class Broker: Sendable {
 
 /// A `/meta/connect` the transport must answer later: when `timeout` passes (call
 /// `Broker.timeoutHeldConnect`) or earlier, through its `HeldConnectResponder`.
-public struct HeldConnect: Sendable {
-    public let session: Session
-    public let token: UInt64
-    public let timeout: TimeAmount
+package struct HeldConnect: Sendable {
+    package let session: Session
+    package let token: UInt64
+    package let timeout: TimeAmount
 }
 
 /// Monotonic counters, read by the admin API and metrics.

@@ -1,5 +1,5 @@
 import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Runs the broker until graceful shutdown: the store's group-commit loop as a child task,
 /// and the housekeeping timer (rate-limit releases, session and history expiry). Then it

@@ -1,4 +1,4 @@
-import HeraldProtocol
+public import HeraldProtocol
 
 /// What Herald keeps for the channels matching a pattern (configuration `channels` map).
 ///

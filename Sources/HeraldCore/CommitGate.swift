@@ -1,10 +1,10 @@
-import NIOCore
-import Synchronization
+package import NIOCore
+package import Synchronization
 
 /// Holds a batch's replies until its durable publishes are committed (`durable: true`
 /// channels): the transport calls `whenCommitted` and writes the replies from the callback.
 /// A publish whose commit failed has its reply replaced by a `407` error.
-public final class CommitGate: Sendable {
+package final class CommitGate: Sendable {
     struct State {
         var outstanding = 0
         var replacements: [Int: ByteBuffer] = [:]
@@ -32,7 +32,7 @@ public final class CommitGate: Sendable {
 
     /// Runs `callback` (on any thread) once every durable publish of the batch is committed,
     /// with the replies to replace, by index into `BatchResult.replies`.
-    public func whenCommitted(_ callback: @escaping @Sendable (_ replacements: [Int: ByteBuffer]) -> Void) {
+    package func whenCommitted(_ callback: @escaping @Sendable (_ replacements: [Int: ByteBuffer]) -> Void) {
         let fire = state.withLock { s -> [Int: ByteBuffer]? in
             s.callback = callback
             guard s.outstanding == 0, !s.fired else { return nil }
@@ -43,7 +43,7 @@ public final class CommitGate: Sendable {
     }
 
     /// Applies `replacements` to `replies`.
-    public static func apply(_ replacements: [Int: ByteBuffer], to replies: [ByteBuffer]) -> [ByteBuffer] {
+    package static func apply(_ replacements: [Int: ByteBuffer], to replies: [ByteBuffer]) -> [ByteBuffer] {
         var replies = replies
         for (index, reply) in replacements where index < replies.count { replies[index] = reply }
         return replies

@@ -1,5 +1,5 @@
-import HeraldProtocol
-import NIOCore
+public import HeraldProtocol
+public import NIOCore
 
 /// A message about to be delivered to subscribers.
 public struct Delivery: Sendable {

@@ -1,4 +1,4 @@
-import NIOCore
+package import NIOCore
 
 /// Room a transport wants around every encoded delivery, and how it fills it.
 ///

@@ -1,5 +1,5 @@
-import HeraldProtocol
-import NIOCore
+public import HeraldProtocol
+public import NIOCore
 
 /// One logged message: its offset on its channel, its raw JSON `data`, when it was published
 /// (milliseconds since 1970, for TTLs that survive restarts), and the `ext` that server-side

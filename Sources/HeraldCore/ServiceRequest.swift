@@ -1,5 +1,5 @@
-import HeraldProtocol
-import NIOCore
+public import HeraldProtocol
+public import NIOCore
 
 /// A message published to a `/service/**` channel. Such messages are never broadcast
 /// (bayeux-notes rule 12); a handler registered with `Broker.registerService` gets them.
@@ -9,9 +9,6 @@ public struct ServiceRequest: Sendable {
     public var data: ByteBuffer
     public var session: Session?
     public var id: JSONValue?
-
-    /// The `data` as text.
-    public var dataText: String { String(buffer: data) }
 }
 
 /// Handles `/service/**` requests. A returned value is delivered privately to the sender on

@@ -1,7 +1,7 @@
-import DequeModule
-import HeraldProtocol
-import NIOCore
-import Synchronization
+package import DequeModule
+public import HeraldProtocol
+package import NIOCore
+package import Synchronization
 
 /// One Bayeux client session, from handshake to disconnect or expiry.
 ///
@@ -218,7 +218,7 @@ public final class Session: Sendable {
     }
 
     /// The connection could not take more: conflating channels now keep one message each.
-    public func markCongested() {
+    package func markCongested() {
         state.withLock { $0.congested = true }
     }
 
@@ -248,7 +248,7 @@ public final class Session: Sendable {
     /// `body` under the lock (so it can copy them into one frame without another allocation).
     /// Returns the number of messages drained.
     @discardableResult
-    public func drain(for sink: any SessionSink, _ body: (_ queue: inout Deque<ByteBuffer>, _ bytes: Int) -> Void) -> Int {
+    package func drain(for sink: any SessionSink, _ body: (_ queue: inout Deque<ByteBuffer>, _ bytes: Int) -> Void) -> Int {
         state.withLock { s in
             guard let current = s.sink, current === sink else { return 0 }
             s.notified = false

@@ -22,10 +22,6 @@ public struct BayeuxError: Error, Hashable, Sendable, CustomStringConvertible {
         BayeuxError(code: 402, args: [name], message: "Missing required parameter")
     }
 
-    public static func versionMismatch(_ version: String) -> BayeuxError {
-        BayeuxError(code: 300, args: [version], message: "Version mismatch")
-    }
-
     public static func connectionTypesNotSupported(_ types: [String]) -> BayeuxError {
         BayeuxError(code: 301, args: types, message: "Connection types not supported")
     }

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// One incoming Bayeux message (Bayeux 1.0 §3), as decoded from a client.
 ///

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// A JSON value as Herald needs it: numbers keep their source text so that ids and
 /// 17-digit integers round-trip exactly, and `raw` carries pre-validated JSON bytes

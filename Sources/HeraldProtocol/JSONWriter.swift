@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 extension ByteBuffer {
     /// Writes `value` as compact JSON.

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// Decodes Bayeux batches: a JSON array of message objects, or a single object.
 public enum MessageCodec {

@@ -1,4 +1,4 @@
-import NIOCore
+package import NIOCore
 
 /// Copies pieces into a `ByteBuffer` with one capacity check and one write. The hot encoders
 /// (deliveries, publish acknowledgements) write five or six pieces each, and a `ByteBuffer`
@@ -13,21 +13,21 @@ import NIOCore
 ///     out.append(name)
 /// }
 /// ```
-public struct PieceWriter: ~Copyable {
+package struct PieceWriter: ~Copyable {
     /// Where the pieces go; nil while counting.
     private let base: UnsafeMutableRawBufferPointer?
-    public private(set) var count = 0
+    package private(set) var count = 0
 
     init(_ base: UnsafeMutableRawBufferPointer?) { self.base = base }
 
     /// The number of bytes `body` appends.
-    public static func count(_ body: (inout PieceWriter) -> Void) -> Int {
+    package static func count(_ body: (inout PieceWriter) -> Void) -> Int {
         var counter = PieceWriter(nil)
         body(&counter)
         return counter.count
     }
 
-    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func append(_ bytes: UnsafeRawBufferPointer) {
         if let base {
             precondition(count + bytes.count <= base.count, "PieceWriter: the pieces changed between counting and writing")
             if let source = bytes.baseAddress, !bytes.isEmpty {
@@ -37,11 +37,11 @@ public struct PieceWriter: ~Copyable {
         count += bytes.count
     }
 
-    public mutating func append(_ string: StaticString) {
+    package mutating func append(_ string: StaticString) {
         append(UnsafeRawBufferPointer(start: string.utf8Start, count: string.utf8CodeUnitCount))
     }
 
-    public mutating func append(_ string: String) {
+    package mutating func append(_ string: String) {
         guard base != nil else {
             count += string.utf8.count
             return
@@ -50,7 +50,7 @@ public struct PieceWriter: ~Copyable {
         string.withUTF8 { append(UnsafeRawBufferPointer($0)) }
     }
 
-    public mutating func append(_ buffer: ByteBuffer) {
+    package mutating func append(_ buffer: ByteBuffer) {
         guard base != nil else {
             count += buffer.readableBytes
             return
@@ -61,12 +61,12 @@ public struct PieceWriter: ~Copyable {
 
 extension ByteBuffer {
     /// Writes the pieces `body` appends, in one step (see `PieceWriter`). `body` runs twice.
-    public mutating func writePieces(_ body: (inout PieceWriter) -> Void) {
+    package mutating func writePieces(_ body: (inout PieceWriter) -> Void) {
         writePieces(count: PieceWriter.count(body), body)
     }
 
     /// Writes the pieces `body` appends, whose total `PieceWriter.count(_:)` gave, in one step.
-    public mutating func writePieces(count: Int, _ body: (inout PieceWriter) -> Void) {
+    package mutating func writePieces(count: Int, _ body: (inout PieceWriter) -> Void) {
         writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
             var writer = PieceWriter(raw)
             body(&writer)

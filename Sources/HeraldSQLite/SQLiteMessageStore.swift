@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import HeraldCore
+public import HeraldCore
 import HeraldProtocol
 import NIOCore
 import Synchronization

@@ -1,9 +1,9 @@
-import HeraldCore
-import Logging
-import NIOCore
+public import HeraldCore
+public import Logging
+public import NIOCore
 import NIOHTTP1
-import NIOPosix
-import ServiceLifecycle
+public import NIOPosix
+public import ServiceLifecycle
 import Synchronization
 
 /// The data-plane listener: one port serving WebSocket upgrades, long-polling and

@@ -1,4 +1,4 @@
-import NIOCore
+package import NIOCore
 
 /// What one client connection does with what the broker answers, whatever carries it.
 ///
