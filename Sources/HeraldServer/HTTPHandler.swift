@@ -38,7 +38,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     private var discarding = false
     /// The request being answered, its held connect and session (`TransportStateMachine`).
     private var state = TransportStateMachine(kind: .requestResponse)
-    private var heldTimeout: Scheduled<Void>?
+    private var heldTimer = HeldConnectTimer()
     /// How the current request wants its response: JSONP or not, keep-alive, CORS headers.
     private var format: ResponseFormat?
 
@@ -93,17 +93,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     /// Carries out what the state machine decided.
     private func perform(_ actions: TransportStateMachine.Actions) {
-        if let (session, connection) = actions.detach { broker.detach(connection, from: session) }
-        if actions.cancelHeldTimer {
-            heldTimeout?.cancel()
-            heldTimeout = nil
-        }
-        if let held = actions.startHeldTimer, let context {
-            let broker = self.broker
-            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
-                broker.timeoutHeldConnect(held)
-            }
-        }
+        heldTimer.apply(actions, broker: broker, eventLoop: context?.eventLoop)
         switch actions.output {
         case .nothing:
             break

@@ -33,7 +33,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private(set) var connection: WebSocketConnection!
     /// The session this socket carries and its held connect (`TransportStateMachine`).
     private var state = TransportStateMachine(kind: .push)
-    private var heldTimeout: Scheduled<Void>?
+    private var heldTimer = HeldConnectTimer()
     private var silentPingIntervals = 0
     /// The replies of this read burst, as one array frame in the making (`[r1,r2,…` with room
     /// for the frame header in front), written at `channelReadComplete`: one frame and one
@@ -81,17 +81,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Carries out what the state machine decided.
     private func perform(_ actions: TransportStateMachine.Actions) {
-        if let (session, connection) = actions.detach { broker.detach(connection, from: session) }
-        if actions.cancelHeldTimer {
-            heldTimeout?.cancel()
-            heldTimeout = nil
-        }
-        if let held = actions.startHeldTimer, let context {
-            let broker = self.broker
-            heldTimeout = context.eventLoop.scheduleTask(in: held.timeout) {
-                broker.timeoutHeldConnect(held)
-            }
-        }
+        heldTimer.apply(actions, broker: broker, eventLoop: context?.eventLoop)
         switch actions.output {
         case .nothing:
             break
