@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "HeraldCore", targets: ["HeraldCore"]),
         .library(name: "HeraldServer", targets: ["HeraldServer"]),
         .library(name: "HeraldSQLite", targets: ["HeraldSQLite"]),
+        .library(name: "HeraldConfiguration", targets: ["HeraldConfiguration"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -70,13 +71,27 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HeraldConfiguration",
+            dependencies: [
+                "HeraldCore",
+                "HeraldServer",
+                "HeraldProtocol",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("InternalImportsByDefault"),
+            ]
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
+                "HeraldConfiguration",
                 "HeraldServer",
                 "HeraldSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -91,6 +106,10 @@ let package = Package(
             name: "HeraldCoreTests",
             dependencies: ["HeraldCore", "HeraldSQLite"],
             swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldConfigurationTests",
+            dependencies: ["HeraldConfiguration", "HeraldCore", "HeraldProtocol"]
         ),
         .testTarget(
             name: "HeraldServerTests",

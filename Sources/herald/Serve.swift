@@ -1,17 +1,17 @@
 import ArgumentParser
 import Foundation
+import HeraldConfiguration
 import HeraldCore
-import HeraldProtocol
 import HeraldSQLite
 import HeraldServer
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Yams
 
 /// `herald serve`: runs the broker. Every flag has an environment twin `HERALD_<NAME>`; a flag
-/// given on the command line wins over the environment.
+/// given on the command line wins over the environment. `HeraldConfiguration` resolves and
+/// checks them, and reads the configuration file, so that embedding services get the same.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the broker.")
 
@@ -50,21 +50,15 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         Self.tuneMalloc()
-        let env = ProcessInfo.processInfo.environment
-        func setting(_ flag: String?, _ name: String, _ fallback: String) -> String {
-            flag ?? env["HERALD_\(name)"] ?? fallback
+        let configuration: HeraldConfiguration
+        do {
+            configuration = try HeraldConfiguration(overrides: overrides, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            // A usage error, as before the settings moved into HeraldConfiguration: the same
+            // message, usage text and exit status.
+            throw ValidationError(error.description)
         }
-        func number(_ flag: Int?, _ name: String, _ fallback: Int) throws -> Int {
-            if let flag { return flag }
-            guard let text = env["HERALD_\(name)"] else { return fallback }
-            guard let value = Int(text) else { throw ValidationError("HERALD_\(name) must be an integer, got '\(text)'") }
-            return value
-        }
-
-        let levelText = setting(logLevel, "LOG_LEVEL", "info")
-        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
-            throw ValidationError("unknown log level '\(levelText)'")
-        }
+        let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
@@ -72,45 +66,21 @@ struct Serve: AsyncParsableCommand {
         }
         let logger = Logger(label: "herald")
 
-        var brokerConfiguration = BrokerConfiguration()
-        brokerConfiguration.connectTimeoutMilliseconds = try number(connectTimeoutMilliseconds, "CONNECT_TIMEOUT_MS", brokerConfiguration.connectTimeoutMilliseconds)
-        brokerConfiguration.maxIntervalMilliseconds = try number(maxIntervalMilliseconds, "MAX_INTERVAL_MS", brokerConfiguration.maxIntervalMilliseconds)
-        brokerConfiguration.maxMessageBytes = try number(maxMessageBytes, "MAX_MESSAGE_BYTES", brokerConfiguration.maxMessageBytes)
-        brokerConfiguration.maxBatchBytes = try number(maxBatchBytes, "MAX_BATCH_BYTES", brokerConfiguration.maxBatchBytes)
-        brokerConfiguration.maxPendingBytesPerSession = try number(maxPendingBytes, "MAX_PENDING_BYTES", brokerConfiguration.maxPendingBytesPerSession)
-        brokerConfiguration.maxLoggedChannels = try number(maxLoggedChannels, "MAX_LOGGED_CHANNELS", brokerConfiguration.maxLoggedChannels)
-        guard brokerConfiguration.maxMessageBytes > 0, brokerConfiguration.maxBatchBytes >= brokerConfiguration.maxMessageBytes else {
-            throw ValidationError("max-batch-bytes must be at least max-message-bytes, and both positive")
-        }
-
-        var serverConfiguration = ServerConfiguration()
-        serverConfiguration.host = setting(host, "HOST", "0.0.0.0")
-        serverConfiguration.port = try number(port, "PORT", 8080)
-        serverConfiguration.path = setting(path, "PATH", "/bayeux")
-        guard serverConfiguration.path.hasPrefix("/") else { throw ValidationError("path must start with /") }
-        serverConfiguration.allowedOrigins = setting(allowedOrigins, "ALLOWED_ORIGINS", "*")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-
-        if let file = config ?? env["HERALD_CONFIG"] {
-            brokerConfiguration.channels = try Self.loadChannels(file)
-        }
-
-        let dataDirectory = setting(dataDir, "DATA_DIR", "./herald-data")
-        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         // fsync every commit only when a channel asks for durable acknowledgements.
-        let anyDurable = brokerConfiguration.channels.entries.contains { $0.options.durable }
-        let store = SQLiteMessageStore(path: (dataDirectory as NSString).appendingPathComponent("herald.sqlite"), synchronousFull: anyDurable)
+        let anyDurable = configuration.broker.channels.entries.contains { $0.options.durable }
+        let store = SQLiteMessageStore(path: configuration.messageStorePath, synchronousFull: anyDurable)
 
         // One event loop per CPU the process may actually run on (taskset, cpusets): more loops
         // than CPUs only adds cross-thread wake-ups and context switches to every fan-out.
-        let threadCount = try number(threads, "THREADS", 0)
+        let threadCount = configuration.eventLoopThreadCount
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threadCount > 0 ? threadCount : Self.usableCPUs())
 
-        let broker = Broker(configuration: brokerConfiguration, store: store, logger: logger)
+        let broker = Broker(configuration: configuration.broker, store: store, logger: logger)
         try await broker.restore()
-        let displayHost = serverConfiguration.host
-        let path = serverConfiguration.path
-        let server = HeraldServer(broker: broker, configuration: serverConfiguration, eventLoopGroup: eventLoops, logger: logger) { address in
+        let displayHost = configuration.server.host
+        let path = configuration.server.path
+        let server = HeraldServer(broker: broker, configuration: configuration.server, eventLoopGroup: eventLoops, logger: logger) { address in
             // Scripts and tests read this line; keep its shape.
             let line = "herald listening data=http://\(displayHost):\(address.port ?? 0)\(path) admin=-\n"
             FileHandle.standardOutput.write(Data(line.utf8))
@@ -126,6 +96,28 @@ struct Serve: AsyncParsableCommand {
             )
         )
         try await group.run()
+    }
+
+    /// The flags, as the values that win over the environment.
+    var overrides: HeraldConfiguration.Overrides {
+        HeraldConfiguration.Overrides(
+            host: host,
+            port: port,
+            path: path,
+            adminHost: adminHost,
+            adminPort: adminPort,
+            dataDirectory: dataDir,
+            configFile: config,
+            logLevel: logLevel,
+            allowedOrigins: allowedOrigins,
+            connectTimeoutMilliseconds: connectTimeoutMilliseconds,
+            maxIntervalMilliseconds: maxIntervalMilliseconds,
+            maxMessageBytes: maxMessageBytes,
+            maxBatchBytes: maxBatchBytes,
+            maxPendingBytes: maxPendingBytes,
+            maxLoggedChannels: maxLoggedChannels,
+            threads: threads
+        )
     }
 
     /// glibc's malloc gives the top of its heaps back to the kernel as soon as 128 KiB there
@@ -146,58 +138,6 @@ struct Serve: AsyncParsableCommand {
         _ = mallopt(-1, 256 << 20)
         _ = mallopt(-3, 4 << 20)
         #endif
-    }
-
-    /// Reads the configuration file: `{"channels": {"/stocks/**": {"retain": true, ...}}}`.
-    static func loadChannels(_ path: String) throws -> ChannelPolicyTable {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read configuration file \(path)")
-        }
-        let text = String(decoding: data, as: UTF8.self)
-        let root: JSONValue
-        do {
-            if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
-                root = try jsonValue(fromYAML: try Yams.load(yaml: text), at: "")
-            } else {
-                root = try JSONParser.parse(text)
-            }
-        } catch {
-            throw ValidationError("\(path): \(error)")
-        }
-        guard case .object(let object) = root else { throw ValidationError("\(path): expected a JSON object") }
-        for key in object.members.map(\.key) where key != "channels" {
-            throw ValidationError("\(path): unknown setting '\(key)' (known: channels)")
-        }
-        guard let channels = object["channels"] else { return ChannelPolicyTable() }
-        guard case .object(let map) = channels else { throw ValidationError("\(path): channels must be an object") }
-        do {
-            return try ChannelPolicyTable.parse(map)
-        } catch {
-            throw ValidationError("\(path): \(error)")
-        }
-    }
-
-    /// YAML documents are read into the same model as JSON, so both formats mean the same.
-    static func jsonValue(fromYAML value: Any?, at path: String) throws -> JSONValue {
-        switch value {
-        case nil, is NSNull: return .null
-        case let b as Bool: return .bool(b)
-        case let i as Int: return .int(i)
-        case let d as Double: return .number(String(d))
-        case let s as String: return .string(s)
-        case let a as [Any]: return .array(try a.enumerated().map { try jsonValue(fromYAML: $0.element, at: "\(path)[\($0.offset)]") })
-        case let m as [String: Any]:
-            return .object(JSONObject(try m.keys.sorted().map { ($0, try jsonValue(fromYAML: m[$0], at: "\(path).\($0)")) }))
-        case let m as [AnyHashable: Any]:
-            var members: [(String, JSONValue)] = []
-            for (key, item) in m {
-                guard let key = key.base as? String else { throw ValidationError("\(path): keys must be strings") }
-                members.append((key, try jsonValue(fromYAML: item, at: "\(path).\(key)")))
-            }
-            return .object(JSONObject(members.sorted { $0.0 < $1.0 }))
-        default:
-            throw ValidationError("\(path.isEmpty ? "document" : path): unsupported YAML value \(String(describing: value))")
-        }
     }
 
     /// CPUs in this process's affinity mask (NIO's `System.coreCount` counts the machine's):

@@ -1,0 +1,78 @@
+extension HeraldConfiguration {
+    /// Values given explicitly, as `herald serve`'s flags give them. Each one that is set wins
+    /// over its environment twin `HERALD_<NAME>` (named after each property) and over the
+    /// default; `nil` leaves the choice to the environment.
+    ///
+    /// Values are the flags' raw forms (`logLevel` as text, `allowedOrigins` comma-separated)
+    /// so that they are checked exactly like the environment's.
+    public struct Overrides: Sendable {
+        /// `--host`, `HERALD_HOST`.
+        public var host: String?
+        /// `--port`, `HERALD_PORT`.
+        public var port: Int?
+        /// `--path`, `HERALD_PATH`.
+        public var path: String?
+        /// `--admin-host`, `HERALD_ADMIN_HOST`.
+        public var adminHost: String?
+        /// `--admin-port`, `HERALD_ADMIN_PORT`.
+        public var adminPort: Int?
+        /// `--data-dir`, `HERALD_DATA_DIR`.
+        public var dataDirectory: String?
+        /// `--config`, `HERALD_CONFIG`.
+        public var configFile: String?
+        /// `--log-level`, `HERALD_LOG_LEVEL`: a swift-log level name, any case.
+        public var logLevel: String?
+        /// `--allowed-origins`, `HERALD_ALLOWED_ORIGINS`: comma-separated, or `*`.
+        public var allowedOrigins: String?
+        /// `--connect-timeout-ms`, `HERALD_CONNECT_TIMEOUT_MS`.
+        public var connectTimeoutMilliseconds: Int?
+        /// `--max-interval-ms`, `HERALD_MAX_INTERVAL_MS`.
+        public var maxIntervalMilliseconds: Int?
+        /// `--max-message-bytes`, `HERALD_MAX_MESSAGE_BYTES`.
+        public var maxMessageBytes: Int?
+        /// `--max-batch-bytes`, `HERALD_MAX_BATCH_BYTES`.
+        public var maxBatchBytes: Int?
+        /// `--max-pending-bytes`, `HERALD_MAX_PENDING_BYTES`.
+        public var maxPendingBytes: Int?
+        /// `--max-logged-channels`, `HERALD_MAX_LOGGED_CHANNELS`.
+        public var maxLoggedChannels: Int?
+        /// `--threads`, `HERALD_THREADS`.
+        public var threads: Int?
+
+        public init(
+            host: String? = nil,
+            port: Int? = nil,
+            path: String? = nil,
+            adminHost: String? = nil,
+            adminPort: Int? = nil,
+            dataDirectory: String? = nil,
+            configFile: String? = nil,
+            logLevel: String? = nil,
+            allowedOrigins: String? = nil,
+            connectTimeoutMilliseconds: Int? = nil,
+            maxIntervalMilliseconds: Int? = nil,
+            maxMessageBytes: Int? = nil,
+            maxBatchBytes: Int? = nil,
+            maxPendingBytes: Int? = nil,
+            maxLoggedChannels: Int? = nil,
+            threads: Int? = nil
+        ) {
+            self.host = host
+            self.port = port
+            self.path = path
+            self.adminHost = adminHost
+            self.adminPort = adminPort
+            self.dataDirectory = dataDirectory
+            self.configFile = configFile
+            self.logLevel = logLevel
+            self.allowedOrigins = allowedOrigins
+            self.connectTimeoutMilliseconds = connectTimeoutMilliseconds
+            self.maxIntervalMilliseconds = maxIntervalMilliseconds
+            self.maxMessageBytes = maxMessageBytes
+            self.maxBatchBytes = maxBatchBytes
+            self.maxPendingBytes = maxPendingBytes
+            self.maxLoggedChannels = maxLoggedChannels
+            self.threads = threads
+        }
+    }
+}

@@ -1,0 +1,88 @@
+internal import Foundation
+public import HeraldCore
+public import HeraldServer
+public import Logging
+
+/// Everything `herald serve` resolves before it starts, from explicit values (its flags), the
+/// environment (`HERALD_<NAME>`) and the configuration file, in that order of precedence.
+///
+/// A library rather than code in the executable, so that an embedding service and the admin
+/// API read a deployment's settings exactly as `herald serve` does: same names, same
+/// defaults, same checks, same error messages.
+public struct HeraldConfiguration: Sendable {
+    /// Broker limits and timeouts, and the channel policies from the configuration file.
+    public var broker: BrokerConfiguration
+    /// The data-plane listener.
+    public var server: ServerConfiguration
+    /// Directory for persistent state (`--data-dir`); not created here.
+    public var dataDirectory: String
+    /// Level for the process's log handler; only the executable bootstraps logging.
+    public var logLevel: Logger.Level
+    /// Event-loop threads (`--threads`); 0 or less means one per CPU the process may run on,
+    /// which the caller counts.
+    public var eventLoopThreadCount: Int
+    /// The configuration file that was read, if one was named.
+    public var configFile: String?
+    /// Admin API bind address. The admin API is not built yet; resolved so that it will
+    /// read the same setting.
+    public var adminHost: String
+    /// Admin API port, as `adminHost`.
+    public var adminPort: Int
+
+    /// The SQLite message store's file, inside `dataDirectory`.
+    public var messageStorePath: String {
+        (dataDirectory as NSString).appendingPathComponent("herald.sqlite")
+    }
+
+    /// Resolves every setting: an explicit value in `overrides` wins, then
+    /// `environment["HERALD_<NAME>"]`, then the default. Reads the configuration file if
+    /// `overrides.configFile` or `HERALD_CONFIG` names one.
+    ///
+    /// Settings are checked in a fixed order and the first problem is thrown: log level,
+    /// broker limits, listener, configuration file, then the rest.
+    ///
+    /// - Parameter environment: the variables to read, usually
+    ///   `ProcessInfo.processInfo.environment`; tests pass their own.
+    public init(overrides: Overrides = Overrides(), environment: [String: String]) throws(HeraldConfigurationError) {
+        let lookup = SettingLookup(environment: environment)
+
+        let levelText = lookup.text(overrides.logLevel, "LOG_LEVEL", default: "info")
+        guard let level = Logger.Level(rawValue: levelText.lowercased()) else {
+            throw .unknownLogLevel(levelText)
+        }
+        logLevel = level
+
+        var broker = BrokerConfiguration()
+        broker.connectTimeoutMilliseconds = try lookup.integer(overrides.connectTimeoutMilliseconds, "CONNECT_TIMEOUT_MS", default: broker.connectTimeoutMilliseconds)
+        broker.maxIntervalMilliseconds = try lookup.integer(overrides.maxIntervalMilliseconds, "MAX_INTERVAL_MS", default: broker.maxIntervalMilliseconds)
+        broker.maxMessageBytes = try lookup.integer(overrides.maxMessageBytes, "MAX_MESSAGE_BYTES", default: broker.maxMessageBytes)
+        broker.maxBatchBytes = try lookup.integer(overrides.maxBatchBytes, "MAX_BATCH_BYTES", default: broker.maxBatchBytes)
+        broker.maxPendingBytesPerSession = try lookup.integer(overrides.maxPendingBytes, "MAX_PENDING_BYTES", default: broker.maxPendingBytesPerSession)
+        broker.maxLoggedChannels = try lookup.integer(overrides.maxLoggedChannels, "MAX_LOGGED_CHANNELS", default: broker.maxLoggedChannels)
+        // A batch must be able to carry the largest message, or that message could never be sent.
+        guard broker.maxMessageBytes > 0, broker.maxBatchBytes >= broker.maxMessageBytes else {
+            throw .invalidByteLimits
+        }
+
+        var server = ServerConfiguration()
+        server.host = lookup.text(overrides.host, "HOST", default: "0.0.0.0")
+        server.port = try lookup.integer(overrides.port, "PORT", default: 8080)
+        server.path = lookup.text(overrides.path, "PATH", default: "/bayeux")
+        guard server.path.hasPrefix("/") else { throw .invalidPath }
+        server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "*")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+
+        configFile = lookup.optionalText(overrides.configFile, "CONFIG")
+        if let configFile {
+            broker.channels = try ConfigurationFile(path: configFile).channels
+        }
+
+        dataDirectory = lookup.text(overrides.dataDirectory, "DATA_DIR", default: "./herald-data")
+        eventLoopThreadCount = try lookup.integer(overrides.threads, "THREADS", default: 0)
+        adminHost = lookup.text(overrides.adminHost, "ADMIN_HOST", default: "127.0.0.1")
+        adminPort = try lookup.integer(overrides.adminPort, "ADMIN_PORT", default: 8081)
+
+        self.broker = broker
+        self.server = server
+    }
+}

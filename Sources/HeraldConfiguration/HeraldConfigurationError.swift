@@ -1,0 +1,86 @@
+/// Why a configuration could not be resolved. Each message names what to fix: the
+/// environment variable, the setting, or the file and the key within it.
+///
+/// A struct around a private enum, so that new cases can be added without breaking callers
+/// that switch over them.
+public struct HeraldConfigurationError: Error, Equatable, Sendable {
+    private enum Base: Equatable, Sendable {
+        case notAnInteger(variable: String, text: String)
+        case unknownLogLevel(String)
+        case invalidByteLimits
+        case invalidPath
+        case unreadableFile(file: String)
+        case invalidFile(file: String, reason: String)
+        case notAnObject(file: String)
+        case unknownSetting(file: String, key: String)
+        case channelsNotAnObject(file: String)
+    }
+
+    private let base: Base
+
+    private init(_ base: Base) {
+        self.base = base
+    }
+
+    /// An environment variable that must hold an integer does not.
+    public static func notAnInteger(variable: String, text: String) -> Self {
+        .init(.notAnInteger(variable: variable, text: text))
+    }
+
+    /// The log level is not one of swift-log's level names.
+    public static func unknownLogLevel(_ text: String) -> Self { .init(.unknownLogLevel(text)) }
+
+    /// `maxMessageBytes` is not positive, or `maxBatchBytes` is smaller than it: a batch must
+    /// be able to carry the largest message.
+    public static var invalidByteLimits: Self { .init(.invalidByteLimits) }
+
+    /// The mount path does not start with `/`.
+    public static var invalidPath: Self { .init(.invalidPath) }
+
+    /// The configuration file does not exist or cannot be read.
+    public static func unreadableFile(_ file: String) -> Self { .init(.unreadableFile(file: file)) }
+
+    /// The configuration file is not valid JSON or YAML, or a value in it is not valid;
+    /// `reason` names the key.
+    public static func invalidFile(_ file: String, reason: String) -> Self {
+        .init(.invalidFile(file: file, reason: reason))
+    }
+
+    /// The configuration file's top level is not an object.
+    public static func notAnObject(_ file: String) -> Self { .init(.notAnObject(file: file)) }
+
+    /// The configuration file has a top-level key Herald does not know (a typo, usually).
+    public static func unknownSetting(_ file: String, key: String) -> Self {
+        .init(.unknownSetting(file: file, key: key))
+    }
+
+    /// The configuration file's `channels` is not an object.
+    public static func channelsNotAnObject(_ file: String) -> Self { .init(.channelsNotAnObject(file: file)) }
+
+    /// The configuration file the error is about, if it is about one.
+    public var file: String? {
+        switch base {
+        case .notAnInteger, .unknownLogLevel, .invalidByteLimits, .invalidPath: nil
+        case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
+             .unknownSetting(let file, _), .channelsNotAnObject(let file):
+            file
+        }
+    }
+}
+
+extension HeraldConfigurationError: CustomStringConvertible {
+    /// `herald serve` prints this as it is; README and scripts know these texts.
+    public var description: String {
+        switch base {
+        case .notAnInteger(let variable, let text): "\(variable) must be an integer, got '\(text)'"
+        case .unknownLogLevel(let text): "unknown log level '\(text)'"
+        case .invalidByteLimits: "max-batch-bytes must be at least max-message-bytes, and both positive"
+        case .invalidPath: "path must start with /"
+        case .unreadableFile(let file): "cannot read configuration file \(file)"
+        case .invalidFile(let file, let reason): "\(file): \(reason)"
+        case .notAnObject(let file): "\(file): expected a JSON object"
+        case .unknownSetting(let file, let key): "\(file): unknown setting '\(key)' (known: channels)"
+        case .channelsNotAnObject(let file): "\(file): channels must be an object"
+        }
+    }
+}
