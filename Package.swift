@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         .target(
@@ -58,6 +59,7 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -80,10 +82,7 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("InternalImportsByDefault"),
-            ]
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "herald",
@@ -109,13 +108,15 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldConfigurationTests",
-            dependencies: ["HeraldConfiguration", "HeraldCore", "HeraldProtocol"]
+            dependencies: ["HeraldConfiguration", "HeraldCore", "HeraldProtocol"],
+            swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HeraldServerTests",
             dependencies: [
                 "HeraldServer",
                 "HeraldSQLite",
+                "HeraldConfiguration",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,3 +1,4 @@
+import Crypto
 import NIOCore
 import NIOHTTP1
 
@@ -27,11 +28,14 @@ enum WebSocketHandshake {
         return .success(acceptValue(forKey: key))
     }
 
-    /// `base64(SHA-1(key + GUID))` (RFC 6455 §4.2.2, item 5.4).
+    /// `base64(SHA-1(key + GUID))` (RFC 6455 §4.2.2, item 5.4). SHA-1 is broken for
+    /// signatures but is what the RFC fixes here; it only proves the server read the key.
+    /// swift-crypto's `Insecure.SHA1` (BoringSSL on Linux, CryptoKit on Apple platforms) rather
+    /// than a hand-written one: a maintained, reviewed implementation instead of our own.
     static func acceptValue(forKey key: String) -> String {
         var input = Array(key.utf8)
         input.append(contentsOf: "258EAFA5-E914-47DA-95CA-C5AB0DC85B11".utf8)
-        return base64(sha1(input))
+        return base64(Array(Insecure.SHA1.hash(data: input)))
     }
 
     /// The `101 Switching Protocols` response, written as raw bytes.
@@ -43,51 +47,7 @@ enum WebSocketHandshake {
         return buffer
     }
 
-    // MARK: SHA-1 (FIPS 180-4) and base64, for the accept value only
-
-    static func sha1(_ message: [UInt8]) -> [UInt8] {
-        var h: (UInt32, UInt32, UInt32, UInt32, UInt32) = (0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0)
-        var padded = message
-        padded.append(0x80)
-        while padded.count % 64 != 56 { padded.append(0) }
-        let bits = UInt64(message.count) &* 8
-        for shift in stride(from: 56, through: 0, by: -8) { padded.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
-        var w = [UInt32](repeating: 0, count: 80)
-        for chunk in stride(from: 0, to: padded.count, by: 64) {
-            for i in 0..<16 {
-                let b = chunk + i * 4
-                w[i] = UInt32(padded[b]) << 24 | UInt32(padded[b + 1]) << 16 | UInt32(padded[b + 2]) << 8 | UInt32(padded[b + 3])
-            }
-            for i in 16..<80 {
-                let x = w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]
-                w[i] = (x << 1) | (x >> 31)
-            }
-            var (a, b, c, d, e) = h
-            for i in 0..<80 {
-                let f: UInt32
-                let k: UInt32
-                switch i {
-                case 0..<20: f = (b & c) | (~b & d); k = 0x5A82_7999
-                case 20..<40: f = b ^ c ^ d; k = 0x6ED9_EBA1
-                case 40..<60: f = (b & c) | (b & d) | (c & d); k = 0x8F1B_BCDC
-                default: f = b ^ c ^ d; k = 0xCA62_C1D6
-                }
-                let t = ((a << 5) | (a >> 27)) &+ f &+ e &+ k &+ w[i]
-                e = d
-                d = c
-                c = (b << 30) | (b >> 2)
-                b = a
-                a = t
-            }
-            h = (h.0 &+ a, h.1 &+ b, h.2 &+ c, h.3 &+ d, h.4 &+ e)
-        }
-        var digest: [UInt8] = []
-        digest.reserveCapacity(20)
-        for word in [h.0, h.1, h.2, h.3, h.4] {
-            digest.append(contentsOf: [UInt8(word >> 24), UInt8(truncatingIfNeeded: word >> 16), UInt8(truncatingIfNeeded: word >> 8), UInt8(truncatingIfNeeded: word)])
-        }
-        return digest
-    }
+    // MARK: base64, for the accept value only
 
     static func base64(_ bytes: [UInt8]) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
