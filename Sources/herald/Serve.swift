@@ -87,9 +87,11 @@ struct Serve: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
+                // Shut down in reverse order: the server stops accepting and closes its
+                // connections first, then the broker ends the sessions and closes the store.
                 services: [
-                    .init(service: server),
                     .init(service: BrokerService(broker: broker)),
+                    .init(service: server),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger

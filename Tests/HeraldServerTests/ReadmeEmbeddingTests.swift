@@ -1,4 +1,5 @@
 import Foundation
+import HeraldConfiguration
 import HeraldCore
 import HeraldProtocol
 import HeraldServer
@@ -28,31 +29,61 @@ func runBroker(configuration: ServerConfiguration, logger: Logger) async throws 
 }
 // README: Embedding (end)
 
-/// README's Embedding example, compiled here and run: the code between the markers above must
-/// be README's, character for character, and it must serve a client.
+/// The settings `herald serve` would use, read as README shows.
+func readSettings() throws -> (Broker, HeraldServer) {
+    // README: Configuration (begin)
+    let settings = try HeraldConfiguration(environment: ProcessInfo.processInfo.environment)
+    let broker = Broker(configuration: settings.broker)
+    let server = HeraldServer(broker: broker, configuration: settings.server)
+    // README: Configuration (end)
+    return (broker, server)
+}
+
+/// README's Embedding examples, compiled here and run: the code between the markers above must
+/// be README's, character for character (less indentation), and it must work.
 @Suite struct ReadmeEmbeddingTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// The lines between `begin` and `end` (exclusive).
-    static func lines(of text: String, from begin: String, to end: String) -> [Substring] {
-        let all = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard let start = all.firstIndex(where: { $0.hasPrefix(begin) }),
-            let stop = all[(start + 1)...].firstIndex(where: { $0.hasPrefix(end) })
+    /// The lines between the first line starting with `begin` (after indentation) and the
+    /// next starting with `end`, without the indentation of the first.
+    static func lines(of text: some StringProtocol, from begin: String, to end: String) -> [Substring] {
+        let all = text.split(separator: "\n", omittingEmptySubsequences: false).map { Substring($0) }
+        guard let start = all.firstIndex(where: { $0.drop(while: { $0 == " " }).hasPrefix(begin) }),
+            let stop = all[(start + 1)...].firstIndex(where: { $0.drop(while: { $0 == " " }).hasPrefix(end) })
         else { return [] }
-        return Array(all[(start + 1)..<stop])
+        let indent = all[start].prefix(while: { $0 == " " }).count
+        return all[(start + 1)..<stop].map { $0.dropFirst(min(indent, $0.prefix(while: { $0 == " " }).count)) }
+    }
+
+    /// README's Swift block after `heading`, less its import lines, next to the code between
+    /// `marker`'s begin and end lines in this file.
+    static func readmeBlock(after heading: String, marker: String) throws -> (readme: [Substring], compiled: [Substring], imports: [Substring]) {
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme[readme.range(of: heading)!.upperBound...]
+        let block = lines(of: section, from: "```swift", to: "```")
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let compiled = lines(of: source, from: "// README: \(marker) (begin)", to: "// README: \(marker) (end)")
+        let imports = block.prefix { $0.hasPrefix("import ") || $0.isEmpty }
+        return (Array(block.dropFirst(imports.count)), compiled, Array(imports))
     }
 
     @Test func readmeShowsTheCodeThisFileCompiles() throws {
-        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
-        let section = String(readme[readme.range(of: "## Embedding")!.upperBound...])
-        let block = Self.lines(of: section, from: "```swift", to: "```")
-        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
-        let compiled = Self.lines(of: source, from: "// README: Embedding (begin)", to: "// README: Embedding (end)")
-        #expect(!compiled.isEmpty)
-        // README adds the imports a reader needs; the rest is the function above.
-        let imports = block.prefix { $0.hasPrefix("import ") || $0.isEmpty }
-        #expect(imports.contains("import HeraldCore") && imports.contains("import HeraldServer"))
-        #expect(Array(block.dropFirst(imports.count)) == compiled)
+        let embedding = try Self.readmeBlock(after: "## Embedding", marker: "Embedding")
+        #expect(!embedding.compiled.isEmpty)
+        #expect(embedding.imports.contains("import HeraldCore") && embedding.imports.contains("import HeraldServer"))
+        #expect(embedding.readme == embedding.compiled)
+
+        let configuration = try Self.readmeBlock(after: "use the `HeraldConfiguration`", marker: "Configuration")
+        #expect(!configuration.compiled.isEmpty)
+        #expect(configuration.imports.contains("import HeraldConfiguration"))
+        #expect(configuration.readme == configuration.compiled)
+    }
+
+    @Test func readmeReadsTheSettingsOfHeraldServe() throws {
+        let (broker, server) = try readSettings()
+        // With no HERALD_* variables set in the test run: herald serve's defaults.
+        #expect(broker.configuration.maxMessageBytes == BrokerConfiguration().maxMessageBytes)
+        #expect(server.configuration.path == ProcessInfo.processInfo.environment["HERALD_PATH"] ?? "/bayeux")
     }
 
     @Test func theEmbeddedBrokerAnswersAServiceRequest() async throws {
