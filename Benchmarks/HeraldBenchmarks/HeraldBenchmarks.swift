@@ -1,7 +1,7 @@
 // Herald microbenchmarks (ordo-one/benchmark). Only built with HERALD_BENCHMARKS set; see
 // Benchmarks/README.md for how to run them and what was measured.
 //
-// Everything goes through Herald's public API, as an embedding application or a transport
+// Everything goes through Herald's public and package API, as an embedding application or a transport
 // would: sessions are made with `Broker.process` (handshake, connect, subscribe) on an
 // in-memory `BayeuxConnection`, and messages are published with `Broker.publish(_: Delivery)`.
 
