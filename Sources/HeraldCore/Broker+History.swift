@@ -80,9 +80,9 @@ extension Broker {
     package func closeStore() async {
         guard let writer else { return }
         writer.finish()
-        await writer.waitUntilStopped()
+        await writer.commitRemaining()
         do {
-            try await StoreWriter.uncancelled { [store = writer.store] in try await store.close() }
+            try await writer.store.close()
         } catch {
             logger.error("message store close failed", metadata: ["error": "\(error)"])
         }

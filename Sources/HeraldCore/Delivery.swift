@@ -28,8 +28,9 @@ public struct Delivery: Sendable {
         let name = channel.rawValue
         let headBytes = PieceWriter.count { Self.writeHead(&$0, name: name, data: data) }
         let headroom = framing?.headroomBytes ?? 0
-        // The ext, when there is one, is small (offsets, an epoch): 64 bytes cover it.
-        let capacity = headroom + headBytes + (ext == nil ? 0 : 64) + 1 + (framing?.tailroomBytes ?? 0)
+        // The ext, when there is one, is small: Herald's offset, epoch and retained flag take
+        // about 80 bytes (a publisher's own ext may take more; the buffer then grows once).
+        let capacity = headroom + headBytes + (ext == nil ? 0 : 96) + 1 + (framing?.tailroomBytes ?? 0)
         var buffer = allocator.buffer(capacity: capacity)
         if headroom > 0 {
             buffer.moveWriterIndex(forwardBy: headroom)

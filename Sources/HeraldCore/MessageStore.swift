@@ -75,8 +75,11 @@ public enum StoreWrite: Sendable, Equatable {
 public protocol MessageStore: Sendable {
     /// Opens the store and returns everything in it.
     func open() async throws -> StoreRecovery
-    /// Applies `writes` atomically and durably; returns once they are committed.
+    /// Applies `writes` atomically and durably; returns once they are committed. It must run
+    /// to its end even when the calling task is cancelled: the last commit before a shutdown
+    /// may come from one, and acknowledged data must not be lost to it.
     func write(_ writes: [StoreWrite]) async throws
-    /// Records a clean shutdown and releases the store.
+    /// Records a clean shutdown and releases the store; like `write`, whatever the calling
+    /// task's cancellation.
     func close() async throws
 }

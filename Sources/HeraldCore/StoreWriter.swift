@@ -61,7 +61,8 @@ final class StoreWriter: Sendable {
             return !p.started
         }
         guard first else { return }
-        // A cancelled task ends the iteration; what is pending is still committed below.
+        // A cancelled task ends the iteration; what is pending is still committed below, and
+        // what comes after by `commitRemaining()`.
         for await _ in wakeups {
             try? await Task.sleep(for: .milliseconds(Self.gatherMilliseconds))
             await drain()
@@ -83,9 +84,11 @@ final class StoreWriter: Sendable {
         signal.finish()
     }
 
-    /// Returns once `run()` has committed everything and returned; runs it here if nothing
-    /// else has (a broker whose writer was never started still commits what it queued).
-    func waitUntilStopped() async {
+    /// After `finish()`: returns once everything queued is committed. Runs the loop here if
+    /// nothing else has (a broker whose writer was never started still commits what it
+    /// queued), and commits once more after it: a cancelled `run()` stops early, and writes
+    /// may have been queued until `finish()`.
+    func commitRemaining() async {
         let runHere = pending.withLock { !$0.started }
         if runHere {
             await run()
@@ -98,6 +101,7 @@ final class StoreWriter: Sendable {
             }
             if done { continuation.resume() }
         }
+        await drain()
     }
 
     private func drain() async {
@@ -113,7 +117,7 @@ final class StoreWriter: Sendable {
             if writes.isEmpty && completions.isEmpty { return }
             var ok = true
             do {
-                try await Self.uncancelled { [store] in try await store.write(writes) }
+                try await store.write(writes)
                 commits.add(1, ordering: .relaxed)
                 committedWrites.add(writes.count, ordering: .relaxed)
             } catch {
@@ -125,10 +129,4 @@ final class StoreWriter: Sendable {
         }
     }
 
-    /// Runs `body` to completion even when the calling task is cancelled (the store's
-    /// database calls give up on cancellation, and a final commit must not). Swift has no
-    /// cancellation shield yet: `body` runs in a task of its own, which this awaits.
-    static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await Task { try await body() }.value
-    }
 }

@@ -70,6 +70,7 @@ extension ByteBuffer {
         writeWithUnsafeMutableBytes(minimumWritableBytes: count) { raw in
             var writer = PieceWriter(raw)
             body(&writer)
+            assert(writer.count == count, "PieceWriter: \(writer.count) bytes written, \(count) announced")
             return writer.count
         }
     }

@@ -129,7 +129,7 @@ public final class SQLiteMessageStore: MessageStore {
         guard !writes.isEmpty else { return }
         let pool = try database()
         let known = epochs.withLock { $0 }
-        let changed = try await pool.write { db -> [String: String] in
+        let changed = try await Self.write(pool) { db -> [String: String] in
             var epochs = known
             // Per channel: the newest offset written, and where its history now starts (from the
             // newest append that has one), applied once per commit rather than once per message.
@@ -180,9 +180,18 @@ public final class SQLiteMessageStore: MessageStore {
         epochs.withLock { $0 = changed }
     }
 
+    /// `pool.write`, run to its end even when the calling task is cancelled (GRDB's async
+    /// accesses give up on cancellation): the broker's last commit and the clean-shutdown mark
+    /// may come from a cancelled task, and must not be lost to it (`MessageStore`).
+    private static func write<T: Sendable>(_ pool: DatabasePool, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            pool.asyncWrite(updates) { _, result in continuation.resume(with: result) }
+        }
+    }
+
     public func close() async throws {
         guard let pool = self.pool.withLock({ $0 }) else { return }
-        try await pool.write { db in
+        try await Self.write(pool) { db in
             try db.execute(sql: "UPDATE meta SET value = '1' WHERE key = 'clean_shutdown'")
         }
         try pool.close()

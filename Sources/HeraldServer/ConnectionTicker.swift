@@ -20,17 +20,26 @@ final class ConnectionTicker: Sendable {
     let interval: TimeAmount
     private let members: NIOLoopBoundBox<[ObjectIdentifier: any TickedConnection]>
     private let task: NIOLoopBoundBox<RepeatedTask?>
+    /// Set by `quiesce()`: members that join later (an upgrade finishing, a request that was
+    /// in flight) are quiesced as they join.
+    private let quiescing: NIOLoopBoundBox<Bool>
 
     init(eventLoop: any EventLoop, interval: TimeAmount) {
         self.eventLoop = eventLoop
         self.interval = interval
         self.members = .makeBoxSendingValue([:], eventLoop: eventLoop)
         self.task = .makeBoxSendingValue(nil, eventLoop: eventLoop)
+        self.quiescing = .makeBoxSendingValue(false, eventLoop: eventLoop)
     }
 
     /// On the event loop.
     func add(_ member: any TickedConnection) {
         members.value[ObjectIdentifier(member)] = member
+        if quiescing.value {
+            // Not from inside the caller's `handlerAdded`: on the next loop iteration.
+            let member = NIOLoopBound(member, eventLoop: eventLoop)
+            eventLoop.execute { member.value.quiesce() }
+        }
         if task.value == nil {
             task.value = eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { [self] _ in
                 tick()
@@ -43,8 +52,10 @@ final class ConnectionTicker: Sendable {
         members.value[ObjectIdentifier(member)] = nil
     }
 
-    /// On the event loop: quiesces every member.
+    /// On the event loop: quiesces every member, now and as they join.
     func quiesce() {
+        guard !quiescing.value else { return }
+        quiescing.value = true
         for member in Array(members.value.values) { member.quiesce() }
     }
 

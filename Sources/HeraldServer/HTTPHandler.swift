@@ -71,11 +71,13 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         context.close(promise: nil)
     }
 
-    /// Answers a held connect now (`reconnect: retry`), then lets NIO's pipelining handler
-    /// close the connection: at once when idle, or after the response in progress.
+    /// Lets NIO's pipelining handler close the connection (at once when idle, or after the
+    /// response in progress, which it marks `Connection: close`), then answers a held connect
+    /// now, with `reconnect: retry`. A connect that arrives later is answered at once too.
     func quiesce() {
-        if let held = state.heldConnect { broker.timeoutHeldConnect(held) }
-        context?.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        guard let context, !state.isQuiescing else { return }
+        context.pipeline.fireUserInboundEventTriggered(ChannelShouldQuiesceEvent())
+        perform(state.quiesce())
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -94,10 +96,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     /// Carries out what the state machine decided.
     private func perform(_ actions: TransportStateMachine.Actions) {
         heldTimer.apply(actions, broker: broker, eventLoop: context?.eventLoop)
+        // The broker answers through `heldConnectAnswered`, before this returns.
+        if let held = actions.answerHeldConnect { broker.timeoutHeldConnect(held) }
         switch actions.output {
         case .nothing:
             break
-        case .send(let messages):
+        case .send(let messages), .sendAlone(let messages):
             respondBayeux(messages)
         case .sendWhenCommitted(let gate, let awaiting):
             // Durable publishes: the response waits for the commit.
@@ -112,7 +116,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     /// The durable publishes of a request were committed.
     func committed(_ awaiting: TransportStateMachine.AwaitingCommit, replacements: [Int: ByteBuffer]) {
-        if let messages = state.committed(awaiting, replacements: replacements) { respondBayeux(messages) }
+        perform(state.committed(awaiting, replacements: replacements))
     }
 
     /// The held connect of request `exchange` was answered.

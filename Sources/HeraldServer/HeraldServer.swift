@@ -28,6 +28,8 @@ public final class HeraldServer: Service, Sendable {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
         var loops: [ObjectIdentifier: LoopServices] = [:]
+        /// `shutdown()` has begun: new connections are closed as they come.
+        var quiescing = false
         /// Waiting for `connections` to become empty, by waiter.
         var drainWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
         var nextWaiter = 0
@@ -89,9 +91,17 @@ public final class HeraldServer: Service, Sendable {
     /// summary). Returns once all are closed; connections still open after
     /// `shutdownTimeoutSeconds` are closed outright.
     public func shutdown() async {
-        let server = state.withLock { s -> (any Channel)? in
-            defer { s.serverChannel = nil }
-            return s.serverChannel
+        let (first, server) = state.withLock { s -> (Bool, (any Channel)?) in
+            defer {
+                s.quiescing = true
+                s.serverChannel = nil
+            }
+            return (!s.quiescing, s.serverChannel)
+        }
+        guard first else {
+            // Shutting down already: wait for that to finish.
+            await connectionsClosed()
+            return
         }
         try? await server?.close()
         let loops = state.withLock { Array($0.loops.values) }
@@ -172,7 +182,13 @@ public final class HeraldServer: Service, Sendable {
 
     private func initializeChild(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
-        state.withLock { $0.connections[key] = channel }
+        let accepted = state.withLock { s -> Bool in
+            guard !s.quiescing else { return false }
+            s.connections[key] = channel
+            return true
+        }
+        // Accepted just before the listener closed: the server is going away.
+        guard accepted else { return channel.close() }
         channel.closeFuture.whenComplete { [self] _ in
             let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.connections.removeValue(forKey: key)

@@ -82,12 +82,16 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// Carries out what the state machine decided.
     private func perform(_ actions: TransportStateMachine.Actions) {
         heldTimer.apply(actions, broker: broker, eventLoop: context?.eventLoop)
+        // The broker answers through `heldConnectAnswered`, before this returns.
+        if let held = actions.answerHeldConnect { broker.timeoutHeldConnect(held) }
         switch actions.output {
         case .nothing:
             break
         case .send(let messages):
             // Into this read burst's reply frame, written at its end.
             if !closing { appendReplies(messages) }
+        case .sendAlone(let messages):
+            writeMessages(messages)
         case .sendWhenCommitted(let gate, let awaiting):
             // Durable publishes: the replies wait for the commit, and go in a frame of their own.
             let connection = self.connection!
@@ -95,18 +99,17 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
                 connection.eventLoop.execute { connection.handler?.committed(awaiting, replacements: replacements) }
             }
         }
+        if actions.closeForShutdown { close(code: .goingAway, reason: CloseReason.goingAway.name) }
     }
 
     /// The durable publishes of a batch were committed.
     func committed(_ awaiting: TransportStateMachine.AwaitingCommit, replacements: [Int: ByteBuffer]) {
-        if let messages = state.committed(awaiting, replacements: replacements) { writeMessages(messages) }
+        perform(state.committed(awaiting, replacements: replacements))
     }
 
     /// The broker answered a held connect of this socket.
     func heldConnectAnswered(_ messages: [ByteBuffer]) {
-        if case .send(let messages) = state.heldConnectAnswered(exchange: Int?.none, messages: messages).output {
-            writeMessages(messages)
-        }
+        perform(state.heldConnectAnswered(exchange: nil, messages: messages))
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -207,7 +210,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     // MARK: Bayeux
 
     private func handleText(_ payload: ByteBuffer) {
-        guard !closing else { return }
+        guard !closing, !state.isQuiescing else { return }
         let messages: [BayeuxMessage]
         do {
             messages = try MessageCodec.decodeBatch(payload, maxMessages: broker.configuration.maxMessagesPerBatch)
@@ -279,11 +282,11 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     func tick(now: NIODeadline) { keepalive() }
 
-    /// Answers a held connect with `reconnect: retry`, then closes with 1001 (going away), as
-    /// when the broker ends the session for a shutdown.
+    /// Answers a held connect with `reconnect: retry`, and closes with 1001 (going away) once
+    /// no publish acknowledgement waits for a commit. New messages from the client are not
+    /// processed any more.
     func quiesce() {
-        if let held = state.heldConnect { broker.timeoutHeldConnect(held) }
-        close(code: .goingAway, reason: CloseReason.goingAway.name)
+        perform(state.quiesce())
     }
 
     /// Called by `keepaliveTimer` every ping interval.

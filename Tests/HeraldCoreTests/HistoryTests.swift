@@ -448,4 +448,29 @@ import Testing
         // Channels without options need no log and are not limited.
         #expect(pub.publish("/plain/x", "5")["successful"] == .bool(true))
     }
+
+    /// A store writer whose task was cancelled (a cancelled `BrokerService`) has stopped; what
+    /// is published after that, until the store closes, is still committed by `closeStore()`.
+    @Test func writesQueuedAfterTheWriterWasCancelledAreCommittedOnClose() async throws {
+        let store = InMemoryMessageStore()
+        let first = broker(store: store)
+        try await first.restore()
+        let writer = Task { await first.runStoreWriter() }
+        var pub = CoreClient(first)
+        _ = pub.connected()
+        _ = pub.publish("/stocks/AAPL", "1")
+        while first.storeStatistics.writes < 1 { try await Task.sleep(for: .milliseconds(5)) }
+        writer.cancel()
+        await writer.value
+        for p in 2...3 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        await first.closeStore()
+        #expect(first.storeStatistics.writes == 3)
+
+        let second = broker(store: store)
+        try await second.restore()
+        var sub = CoreClient(second)
+        _ = sub.connected()
+        _ = sub.subscribe("/stocks/AAPL", replay: "-2")
+        #expect(sub.pushed.map { $0["data"] } == [.int(1), .int(2), .int(3)])
+    }
 }

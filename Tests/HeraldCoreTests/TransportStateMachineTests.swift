@@ -12,6 +12,12 @@ import Testing
         return messages.map { try! JSONParser.parse(String(buffer: $0)) }
     }
 
+    /// The messages of a `.sendAlone` output, as text; nil for any other output.
+    static func sentAlone(_ output: TransportStateMachine.Output) -> [String]? {
+        guard case .sendAlone(let messages) = output else { return nil }
+        return messages.map { String(buffer: $0) }
+    }
+
     static func isNothing(_ output: TransportStateMachine.Output) -> Bool {
         if case .nothing = output { return true }
         return false
@@ -101,10 +107,13 @@ import Testing
         #expect(late.detach?.session === session)
         #expect(late.startHeldTimer == nil)
         #expect(Self.isNothing(late.output))
+        // An answer to a connect held before the close has nowhere to go.
         let lateAnswer = machine.heldConnectAnswered(exchange: nil, messages: [ByteBuffer(string: "{}")])
-        #expect(lateAnswer.detach == nil)
-        let lateAnswerOutput = machine.heldConnectAnswered(exchange: nil, messages: [ByteBuffer(string: "{}")])
-        #expect(Self.isNothing(lateAnswerOutput.output))
+        #expect(Self.isNothing(lateAnswer.output))
+        // Nor has shutting down anything to do.
+        let quiesced = machine.quiesce()
+        #expect(quiesced.answerHeldConnect == nil)
+        #expect(!quiesced.closeForShutdown)
     }
 
     @Test func sessionClosedClosesOnlyTheWebSocketCarryingIt() throws {
@@ -150,7 +159,7 @@ import Testing
         #expect(!stale.cancelHeldTimer)
 
         let answered = machine.heldConnectAnswered(exchange: exchange, messages: [ByteBuffer(string: #"{"ok":true}"#)])
-        #expect(Self.sent(answered.output) == [.object(JSONObject([("ok", .bool(true))]))])
+        #expect(Self.sentAlone(answered.output) == [#"{"ok":true}"#])
         #expect(answered.cancelHeldTimer)
         #expect(machine.session == nil)
         // Answered once only.
@@ -170,31 +179,99 @@ import Testing
         #expect(closed.detach?.session === connect.session)
         #expect(closed.detach?.connection === client.connection)
         #expect(closed.cancelHeldTimer)
-        _ = client
+
+        // A request whose connect the broker held while the connection was closing: its
+        // session must not keep a connect nobody answers (it could then never expire).
+        let late = machine.batchProcessed(client.connect(id: "late").result, connection: client.connection)
+        #expect(late.detach?.session === connect.session)
+        #expect(late.startHeldTimer == nil)
     }
 
-    @Test(arguments: [TransportStateMachine.Kind.push, .requestResponse])
-    func repliesBehindACommitGoWhereTheyStillCan(kind: TransportStateMachine.Kind) throws {
+    /// A batch whose replies wait for a commit.
+    static func gatedBatch() -> BatchResult {
         var result = BatchResult()
         result.replies = [ByteBuffer(string: #"{"id":"1"}"#), ByteBuffer(string: #"{"id":"2"}"#)]
         result.events = [ByteBuffer(string: #"{"event":true}"#)]
         result.commitGate = CommitGate()
-        var machine = TransportStateMachine(kind: kind)
-        let actions = machine.batchProcessed(result, connection: MemoryConnection())
-        guard case .sendWhenCommitted(_, let awaiting) = actions.output else {
-            Issue.record("expected the replies to wait for the commit, got \(actions.output)")
-            return
-        }
-        // The second publish failed to commit: its reply is replaced.
-        let replaced = try #require(machine.committed(awaiting, replacements: [1: ByteBuffer(string: #"{"id":"2","successful":false}"#)]))
-        #expect(replaced.map { String(buffer: $0) } == [#"{"id":"1"}"#, #"{"id":"2","successful":false}"#, #"{"event":true}"#])
+        return result
+    }
 
-        // A later batch: a request has been answered already; a WebSocket still takes it.
+    static func awaiting(_ actions: TransportStateMachine.Actions) -> TransportStateMachine.AwaitingCommit? {
+        guard case .sendWhenCommitted(_, let awaiting) = actions.output else { return nil }
+        return awaiting
+    }
+
+    @Test(arguments: [TransportStateMachine.Kind.push, .requestResponse])
+    func repliesBehindACommitGoWhereTheyStillCan(kind: TransportStateMachine.Kind) throws {
+        var machine = TransportStateMachine(kind: kind)
+        let first = try #require(Self.awaiting(machine.batchProcessed(Self.gatedBatch(), connection: MemoryConnection())))
+        // The second publish failed to commit: its reply is replaced.
+        let replaced = machine.committed(first, replacements: [1: ByteBuffer(string: #"{"id":"2","successful":false}"#)])
+        #expect(Self.sentAlone(replaced.output) == [#"{"id":"1"}"#, #"{"id":"2","successful":false}"#, #"{"event":true}"#])
+        #expect(!replaced.closeForShutdown)
+
+        // Committed after a later batch: a request has been answered already; a WebSocket
+        // still takes the replies.
+        let second = try #require(Self.awaiting(machine.batchProcessed(Self.gatedBatch(), connection: MemoryConnection())))
         _ = machine.batchProcessed(BatchResult(), connection: MemoryConnection())
-        #expect((machine.committed(awaiting, replacements: [:]) == nil) == (kind == .requestResponse))
-        // Closed: nowhere to go.
+        let late = machine.committed(second, replacements: [:])
+        #expect((Self.sentAlone(late.output) == nil) == (kind == .requestResponse))
+
+        // Committed after the connection closed: nowhere to go.
+        let third = try #require(Self.awaiting(machine.batchProcessed(Self.gatedBatch(), connection: MemoryConnection())))
         _ = machine.connectionClosed()
-        #expect(machine.committed(awaiting, replacements: [:]) == nil)
+        #expect(Self.isNothing(machine.committed(third, replacements: [:]).output))
+    }
+
+    @Test func aQuiescingWebSocketAnswersItsHeldConnectAndClosesOnceNothingAwaitsACommit() throws {
+        let broker = Broker()
+        var client = CoreClient(broker)
+        _ = client.connected()
+        var machine = TransportStateMachine(kind: .push)
+        _ = machine.batchProcessed(client.connect(id: "bind").result, connection: client.connection)
+        let held = try #require(machine.batchProcessed(client.connect(id: "held").result, connection: client.connection).startHeldTimer)
+        let gated = try #require(Self.awaiting(machine.batchProcessed(Self.gatedBatch(), connection: client.connection)))
+
+        let quiesced = machine.quiesce()
+        #expect(machine.isQuiescing)
+        #expect(quiesced.answerHeldConnect?.token == held.token)
+        // A publish acknowledgement still waits for its commit: not yet.
+        #expect(!quiesced.closeForShutdown)
+        let again = machine.quiesce()
+        #expect(again.answerHeldConnect == nil)
+        #expect(!again.closeForShutdown)
+
+        let committed = machine.committed(gated, replacements: [:])
+        #expect(Self.sentAlone(committed.output)?.count == 3)
+        #expect(committed.closeForShutdown)
+        _ = client
+    }
+
+    @Test func aQuiescingWebSocketWithNothingPendingClosesAtOnce() {
+        var machine = TransportStateMachine(kind: .push)
+        let quiesced = machine.quiesce()
+        #expect(quiesced.answerHeldConnect == nil)
+        #expect(quiesced.closeForShutdown)
+    }
+
+    @Test func aQuiescingRequestAnswersItsHeldConnectAndAnyConnectHeldLater() throws {
+        let broker = Broker()
+        var client = CoreClient(broker, type: .longPolling)
+        _ = client.connected()
+        var machine = TransportStateMachine(kind: .requestResponse)
+        let exchange = machine.nextExchange
+        let held = try #require(machine.batchProcessed(client.connect(id: "held").result, connection: client.connection).startHeldTimer)
+        let quiesced = machine.quiesce()
+        #expect(quiesced.answerHeldConnect?.token == held.token)
+        // The HTTP layer closes the connection after the response, not the state machine.
+        #expect(!quiesced.closeForShutdown)
+        _ = machine.heldConnectAnswered(exchange: exchange, messages: [ByteBuffer(string: "{}")])
+
+        // A connect that was in flight when the shutdown began is answered at once.
+        let later = machine.batchProcessed(client.connect(id: "later").result, connection: client.connection)
+        let laterConnect = try #require(later.startHeldTimer)
+        #expect(later.answerHeldConnect?.token == laterConnect.token)
+        _ = client
     }
 
     let handshakeJSON = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket","long-polling"],"id":"h"}]"#

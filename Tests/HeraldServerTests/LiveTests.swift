@@ -407,11 +407,16 @@ import Testing
         #expect(session.isHoldingConnect)
         await live.stop()
         #expect(try await socket.ws.waitForClose() == .goingAway)
-        try await Task.sleep(for: .milliseconds(100))
-        // The first connect was answered at once; the second, held one by the shutdown, with
-        // `retry` (the client may poll once more and find its session gone: that is fine).
+        // A second shutdown (the service's own, after a test's) waits and returns.
+        await live.server.shutdown()
+        #expect(live.server.connectionCount == 0)
+        // The poll loop's connect (id 3, after the handshake and the first connect, which
+        // `start()` sends itself) was held, and the shutdown answered it with `retry` (the
+        // client may poll once more and find the server gone: that is fine).
+        let deadline2 = ContinuousClock.now + .seconds(5)
+        while await held.connectReplies.isEmpty && ContinuousClock.now < deadline2 { try await Task.sleep(for: .milliseconds(10)) }
         let replies = await held.connectReplies
-        #expect(replies.count >= 1, "\(replies.map(\.jsonText))")
+        #expect(replies.first?["id"] == .string("3"), "\(replies.map(\.jsonText))")
         #expect(replies.first?["advice"]?["reconnect"] == .string("retry"), "\(replies.map(\.jsonText))")
         #expect(replies.first?["successful"] == .bool(true))
         await held.stop()

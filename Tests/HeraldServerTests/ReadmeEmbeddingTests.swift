@@ -114,9 +114,14 @@ func readSettings() throws -> (Broker, HeraldServer) {
         #expect(ISO8601DateFormatter().date(from: time) != nil, "\(time)")
         await client.stop()
 
-        // Cancelling the service group shuts the broker down cleanly.
+        // Cancelling the service group shuts the broker down, without an error, and frees
+        // the port.
         running.cancel()
-        _ = await running.result
+        if case .failure(let error) = await running.result { Issue.record("the service group failed: \(error)") }
+        let rebound = try await ServerBootstrap(group: LiveServer.group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: port).get()
+        try await rebound.close()
     }
 
     /// A port no one listens on now (bound to 127.0.0.1:0, then released).

@@ -35,15 +35,18 @@ package struct TransportStateMachine {
     package enum Output {
         /// Nothing now (an empty WebSocket batch, or a held connect).
         case nothing
-        /// These messages, now: the reply frame of a WebSocket burst, or the HTTP response
-        /// (an empty array is still a response).
+        /// These messages, now: in the reply frame of the WebSocket read burst, or as the HTTP
+        /// response (an empty array is still a response).
         case send([ByteBuffer])
+        /// These messages, now, in a frame (or response) of their own: a held connect's answer,
+        /// or replies released by a commit, outside any read burst.
+        case sendAlone([ByteBuffer])
         /// Wait for `gate`, then send what `committed(_:replacements:)` returns.
         case sendWhenCommitted(CommitGate, AwaitingCommit)
     }
 
     /// Everything a transport does in answer to one event, in this order: detach, cancel the
-    /// held connect's timer, start one, send.
+    /// held connect's timer, start one, answer a held connect, send, close.
     package struct Actions {
         /// Stop routing `session` to `connection` (`Broker.detach`): the connection moved to
         /// another session, or went away.
@@ -52,7 +55,12 @@ package struct TransportStateMachine {
         package var cancelHeldTimer = false
         /// Start a timer for `timeout`; when it fires, call `Broker.timeoutHeldConnect`.
         package var startHeldTimer: HeldConnect?
+        /// Answer this held connect now, as if its time were up (`Broker.timeoutHeldConnect`):
+        /// the server is shutting down. The answer comes back through `heldConnectAnswered`.
+        package var answerHeldConnect: HeldConnect?
         package var output = Output.nothing
+        /// Close the connection as the server goes away (WebSocket 1001), after the output.
+        package var closeForShutdown = false
 
         init() {}
     }
@@ -66,16 +74,17 @@ package struct TransportStateMachine {
     /// Batches processed so far; the number of the current one.
     package private(set) var exchange = 0
     package private(set) var isClosed = false
+    /// The server is shutting down (`quiesce()`): held connects are answered at once, and a
+    /// WebSocket closes once nothing it owes the client is waiting for a commit.
+    package private(set) var isQuiescing = false
+    /// Batches whose replies wait for a commit.
+    private var awaitingCommits = 0
     /// The number the next batch will get: what a request's responder is told it answers.
     package var nextExchange: Int { exchange + 1 }
 
     package init(kind: Kind) {
         self.kind = kind
     }
-
-    /// The connect held last, to answer at once on shutdown (the broker ignores it if it has
-    /// been answered).
-    package var heldConnect: HeldConnect? { held?.connect }
 
     /// The session bound to this connection, if any.
     package var session: Session? { bound?.session }
@@ -85,8 +94,8 @@ package struct TransportStateMachine {
         var actions = Actions()
         if isClosed {
             // The connection went away while the batch was on its way: the broker must not
-            // keep routing to it.
-            if let connected = result.connectedSession { actions.detach = (connected, connection) }
+            // keep routing to it, nor hold a connect for it.
+            if let session = result.connectedSession ?? result.held?.session { actions.detach = (session, connection) }
             return actions
         }
         exchange += 1
@@ -98,6 +107,7 @@ package struct TransportStateMachine {
             actions.cancelHeldTimer = held != nil
             actions.startHeldTimer = connect
             held = (connect, exchange)
+            if isQuiescing { actions.answerHeldConnect = connect }
             if kind == .requestResponse {
                 // The response waits for the connect's answer. A held connect is alone in its
                 // request (bayeux-notes rule 6), so there is nothing else to send.
@@ -106,6 +116,7 @@ package struct TransportStateMachine {
             }
         }
         if let gate = result.commitGate {
+            awaitingCommits += 1
             actions.output = .sendWhenCommitted(gate, AwaitingCommit(exchange: exchange, replies: result.replies, events: result.events))
         } else if kind == .requestResponse || !result.isEmpty {
             actions.output = .send(result.replies + result.events)
@@ -113,12 +124,28 @@ package struct TransportStateMachine {
         return actions
     }
 
-    /// The batch `awaiting` belongs to was committed: the messages to send, or nil if they
-    /// have nowhere to go (the connection closed, or, for a request, it was answered already).
-    package func committed(_ awaiting: AwaitingCommit, replacements: [Int: ByteBuffer]) -> [ByteBuffer]? {
-        guard !isClosed else { return nil }
-        if kind == .requestResponse, awaiting.exchange != exchange { return nil }
-        return CommitGate.apply(replacements, to: awaiting.replies) + awaiting.events
+    /// The batch `awaiting` belongs to was committed: send its replies, unless they have
+    /// nowhere to go (the connection closed, or, for a request, it was answered already).
+    package mutating func committed(_ awaiting: AwaitingCommit, replacements: [Int: ByteBuffer]) -> Actions {
+        var actions = Actions()
+        awaitingCommits -= 1
+        guard !isClosed else { return actions }
+        if kind == .requestResponse, awaiting.exchange != exchange { return actions }
+        actions.output = .sendAlone(CommitGate.apply(replacements, to: awaiting.replies) + awaiting.events)
+        actions.closeForShutdown = kind == .push && isQuiescing && awaitingCommits == 0
+        return actions
+    }
+
+    /// The server is shutting down: answer the held connect now, and close a WebSocket as
+    /// soon as no reply waits for a commit (a request's connection is closed by the HTTP
+    /// layer after its response). Idempotent.
+    package mutating func quiesce() -> Actions {
+        var actions = Actions()
+        guard !isClosed, !isQuiescing else { return actions }
+        isQuiescing = true
+        actions.answerHeldConnect = held?.connect
+        actions.closeForShutdown = kind == .push && awaitingCommits == 0
+        return actions
     }
 
     /// The broker answered a held connect of this connection with `messages` (events arrived,
@@ -132,13 +159,13 @@ package struct TransportStateMachine {
             // A WebSocket answers every connect it held, each in a frame of its own. The timer
             // keeps running: it may belong to a newer connect, and the broker ignores a
             // timeout for a connect that has ended.
-            actions.output = .send(messages)
+            actions.output = .sendAlone(messages)
         case .requestResponse:
             guard let current = held, current.exchange == exchange else { return actions }
             held = nil
             bound = nil
             actions.cancelHeldTimer = true
-            actions.output = .send(messages)
+            actions.output = .sendAlone(messages)
         }
         return actions
     }
