@@ -49,7 +49,7 @@ struct Serve: AsyncParsableCommand {
     var threads: Int?
 
     func run() async throws {
-        Self.tuneMalloc()
+        ProcessTuning.tuneMalloc()
         let configuration: HeraldConfiguration
         do {
             configuration = try HeraldConfiguration(overrides: overrides, environment: ProcessInfo.processInfo.environment)
@@ -74,7 +74,7 @@ struct Serve: AsyncParsableCommand {
         // One event loop per CPU the process may actually run on (taskset, cpusets): more loops
         // than CPUs only adds cross-thread wake-ups and context switches to every fan-out.
         let threadCount = configuration.eventLoopThreadCount
-        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threadCount > 0 ? threadCount : Self.usableCPUs())
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threadCount > 0 ? threadCount : ProcessTuning.usableCPUs())
 
         let broker = Broker(configuration: configuration.broker, store: store, logger: logger)
         try await broker.restore()
@@ -120,38 +120,5 @@ struct Serve: AsyncParsableCommand {
             maxLoggedChannels: maxLoggedChannels,
             threads: threads
         )
-    }
-
-    /// glibc's malloc gives the top of its heaps back to the kernel as soon as 128 KiB there
-    /// are free, and serves allocations from 128 KiB up (32 MiB as it adapts) with fresh
-    /// mappings. A broker frees and allocates frame buffers of that size all the time: with
-    /// 100 subscribers that never read holding buffers across the heap, a fanout spent about
-    /// 16 % of its core in page faults on new frame buffers. Trimming only past 256 MiB free,
-    /// and taking allocations up to 4 MiB from the heap, keeps those pages mapped. (What the
-    /// broker holds is bounded by its own limits; this only changes when freed memory is
-    /// returned.) Embedding applications keep their own malloc settings.
-    static func tuneMalloc() {
-        #if os(Linux)
-        // `mallopt` and its <malloc.h> constants are not imported into Swift: found at run time
-        // (M_TRIM_THRESHOLD is -1, M_MMAP_THRESHOLD -3). Not glibc: nothing to do.
-        typealias MallOpt = @convention(c) (Int32, Int32) -> Int32
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
-        let mallopt = unsafeBitCast(symbol, to: MallOpt.self)
-        _ = mallopt(-1, 256 << 20)
-        _ = mallopt(-3, 4 << 20)
-        #endif
-    }
-
-    /// CPUs in this process's affinity mask (NIO's `System.coreCount` counts the machine's):
-    /// the `Cpus_allowed` mask of /proc/self/status on Linux.
-    static func usableCPUs() -> Int {
-        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") })
-        {
-            let mask = line.dropFirst("Cpus_allowed:".count).filter { $0.isHexDigit }
-            let count = mask.reduce(0) { $0 + (Int(String($1), radix: 16) ?? 0).nonzeroBitCount }
-            if count > 0 { return min(count, System.coreCount) }
-        }
-        return System.coreCount
     }
 }
