@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "HeraldServer", targets: ["HeraldServer"]),
         .library(name: "HeraldSQLite", targets: ["HeraldSQLite"]),
         .library(name: "HeraldConfiguration", targets: ["HeraldConfiguration"]),
+        .library(name: "HeraldAdmin", targets: ["HeraldAdmin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     targets: [
         .target(
@@ -74,8 +76,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldAdmin",
+            dependencies: [
+                "HeraldCore",
+                "HeraldProtocol",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldConfiguration",
             dependencies: [
+                "HeraldAdmin",
                 "HeraldCore",
                 "HeraldServer",
                 "HeraldProtocol",
@@ -90,6 +106,7 @@ let package = Package(
                 "HeraldConfiguration",
                 "HeraldServer",
                 "HeraldSQLite",
+                "HeraldAdmin",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -117,6 +134,7 @@ let package = Package(
                 "HeraldServer",
                 "HeraldSQLite",
                 "HeraldConfiguration",
+                "HeraldAdmin",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -16,6 +16,8 @@ extension HeraldConfiguration {
         public var adminHost: String?
         /// `--admin-port`, `HERALD_ADMIN_PORT`.
         public var adminPort: Int?
+        /// `--admin-token-file`, `HERALD_ADMIN_TOKEN_FILE`: a file holding the admin token.
+        public var adminTokenFile: String?
         /// `--data-dir`, `HERALD_DATA_DIR`.
         public var dataDirectory: String?
         /// `--config`, `HERALD_CONFIG`.
@@ -45,6 +47,7 @@ extension HeraldConfiguration {
             path: String? = nil,
             adminHost: String? = nil,
             adminPort: Int? = nil,
+            adminTokenFile: String? = nil,
             dataDirectory: String? = nil,
             configFile: String? = nil,
             logLevel: String? = nil,
@@ -62,6 +65,7 @@ extension HeraldConfiguration {
             self.path = path
             self.adminHost = adminHost
             self.adminPort = adminPort
+            self.adminTokenFile = adminTokenFile
             self.dataDirectory = dataDirectory
             self.configFile = configFile
             self.logLevel = logLevel

@@ -1,4 +1,5 @@
 internal import Foundation
+public import HeraldAdmin
 public import HeraldCore
 public import HeraldServer
 public import Logging
@@ -23,11 +24,18 @@ public struct HeraldConfiguration: Sendable {
     public var eventLoopThreadCount: Int
     /// The configuration file that was read, if one was named.
     public var configFile: String?
-    /// Admin API bind address. The admin API is not built yet; resolved so that it will
-    /// read the same setting.
-    public var adminHost: String
-    /// Admin API port, as `adminHost`.
-    public var adminPort: Int
+    /// The admin API listener: address, port and bearer token.
+    public var admin: AdminConfiguration
+    /// Admin API bind address (`admin.host`).
+    public var adminHost: String {
+        get { admin.host }
+        set { admin.host = newValue }
+    }
+    /// Admin API port (`admin.port`).
+    public var adminPort: Int {
+        get { admin.port }
+        set { admin.port = newValue }
+    }
 
     /// The SQLite message store's file, inside `dataDirectory`.
     public var messageStorePath: String {
@@ -79,8 +87,23 @@ public struct HeraldConfiguration: Sendable {
 
         dataDirectory = lookup.text(overrides.dataDirectory, "DATA_DIR", default: "./herald-data")
         eventLoopThreadCount = try lookup.integer(overrides.threads, "THREADS", default: 0)
-        adminHost = lookup.text(overrides.adminHost, "ADMIN_HOST", default: "127.0.0.1")
-        adminPort = try lookup.integer(overrides.adminPort, "ADMIN_PORT", default: 8081)
+        var admin = AdminConfiguration()
+        admin.host = lookup.text(overrides.adminHost, "ADMIN_HOST", default: admin.host)
+        admin.port = try lookup.integer(overrides.adminPort, "ADMIN_PORT", default: admin.port)
+        // The token itself may come from the environment (HERALD_ADMIN_TOKEN) or a file; a
+        // file named explicitly wins. It is never logged.
+        if let file = lookup.optionalText(overrides.adminTokenFile, "ADMIN_TOKEN_FILE") {
+            guard let data = FileManager.default.contents(atPath: file),
+                let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+            else { throw .unreadableTokenFile(file) }
+            admin.token = token
+        } else if let token = environment["HERALD_ADMIN_TOKEN"], !token.isEmpty {
+            admin.token = token
+        }
+        guard admin.token != nil || AdminConfiguration.isLoopback(admin.host) else {
+            throw .adminNeedsToken(host: admin.host)
+        }
+        self.admin = admin
 
         self.broker = broker
         self.server = server

@@ -14,6 +14,8 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
         case notAnObject(file: String)
         case unknownSetting(file: String, key: String)
         case channelsNotAnObject(file: String)
+        case unreadableTokenFile(file: String)
+        case adminNeedsToken(host: String)
     }
 
     private let base: Base
@@ -57,10 +59,17 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The configuration file's `channels` is not an object.
     public static func channelsNotAnObject(_ file: String) -> Self { .init(.channelsNotAnObject(file: file)) }
 
+    /// The admin token file does not exist, cannot be read, or is empty.
+    public static func unreadableTokenFile(_ file: String) -> Self { .init(.unreadableTokenFile(file: file)) }
+
+    /// The admin API was asked to bind a non-loopback address without a token.
+    public static func adminNeedsToken(host: String) -> Self { .init(.adminNeedsToken(host: host)) }
+
     /// The configuration file the error is about, if it is about one.
     public var file: String? {
         switch base {
-        case .notAnInteger, .unknownLogLevel, .invalidByteLimits, .invalidPath: nil
+        case .notAnInteger, .unknownLogLevel, .invalidByteLimits, .invalidPath, .adminNeedsToken: nil
+        case .unreadableTokenFile(let file): file
         case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
              .unknownSetting(let file, _), .channelsNotAnObject(let file):
             file
@@ -81,6 +90,8 @@ extension HeraldConfigurationError: CustomStringConvertible {
         case .notAnObject(let file): "\(file): expected a JSON object"
         case .unknownSetting(let file, let key): "\(file): unknown setting '\(key)' (known: channels)"
         case .channelsNotAnObject(let file): "\(file): channels must be an object"
+        case .unreadableTokenFile(let file): "cannot read a token from admin token file \(file) (it must hold the token on one line)"
+        case .adminNeedsToken(let host): "the admin API reads and writes: it binds \(host) only with a token (--admin-token-file or HERALD_ADMIN_TOKEN); without one, bind it to 127.0.0.1"
         }
     }
 }

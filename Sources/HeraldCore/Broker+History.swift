@@ -143,9 +143,10 @@ extension Broker {
             log.nextOffset += 1
             var delivery = delivery
             delivery.ext = log.ext(offset: message.offset, on: delivery.ext)
+            let position = (message.offset, log.epoch)
             guard options.isPersisted, let writer else {
                 log.append(message)
-                return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
+                return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, position: position)
             }
             let write = StoreWrite.append(channel: log.name.rawValue, epoch: log.epoch, message: message, historyFrom: log.historyStart(afterAppending: message.offset), retain: options.retain)
             // A store that is closing takes no more writes: the message is refused, not
@@ -159,11 +160,11 @@ extension Broker {
                 }
                 guard accepted else { return refused }
                 log.uncommitted.append(message.offset)
-                return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil)
+                return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil, position: position)
             }
             guard writer.enqueue([write]) else { return refused }
             log.append(message)
-            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
+            return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false, position: position)
         }
     }
 

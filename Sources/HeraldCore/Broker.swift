@@ -103,6 +103,8 @@ public final class Broker: Sendable {
         /// Not published, and why: the store is closing, or the channel would need a log past
         /// `maxLoggedChannels`.
         var refusal: BayeuxError? = nil
+        /// Where the message went in its channel's log, if the channel keeps one.
+        var position: (offset: UInt64, epoch: String)? = nil
     }
 
     /// Publishes; for a `durable` channel with a store, `onCommit` runs once the message is
@@ -203,6 +205,7 @@ public final class Broker: Sendable {
             let advice: Advice
             switch reason {
             case .clientDisconnected: advice = .none
+            case _ where reason.code == 4002: advice = .none
             case .goingAway: advice = Advice(reconnect: .retry, intervalMilliseconds: 0, timeoutMilliseconds: configuration.connectTimeoutMilliseconds)
             default: advice = .handshake
             }

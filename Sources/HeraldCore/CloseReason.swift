@@ -13,5 +13,14 @@ public struct CloseReason: Hashable, Sendable, CustomStringConvertible {
     /// More than `maxPendingBytesPerSession` was waiting for this client (4001).
     public static let slowConsumer = CloseReason(code: 4001, name: "slow_consumer")
 
+    /// An operator disconnected the client (4002), giving `reason`: it is told not to
+    /// reconnect (`advice.reconnect: none`). The reason is kept to letters, digits, spaces and
+    /// `_.-`, at most 64 of them, as it goes into a close frame and a Bayeux error string.
+    public static func kicked(_ reason: String = "kicked") -> CloseReason {
+        let allowed = reason.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || " _.-".unicodeScalars.contains($0)) }
+        let text = String(String.UnicodeScalarView(allowed.prefix(64)))
+        return CloseReason(code: 4002, name: text.isEmpty ? "kicked" : text)
+    }
+
     public var description: String { name }
 }

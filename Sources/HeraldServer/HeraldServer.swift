@@ -61,6 +61,18 @@ public final class HeraldServer: Service, Sendable {
 
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
+    /// Open connections by transport: `websocket`, and `http` (long-polling, callback-polling
+    /// and requests that are neither); a connection that has not sent its first request yet
+    /// is in neither. O(1), for `/v1/stats`.
+    public var connectionsByTransport: [String: Int] {
+        ["websocket": webSocketConnections.load(ordering: .relaxed), "http": httpConnections.load(ordering: .relaxed)]
+    }
+    let webSocketConnections = Atomic<Int>(0)
+    let httpConnections = Atomic<Int>(0)
+
+    /// Whether the listener is bound and not shutting down.
+    public var isServing: Bool { state.withLock { $0.serverChannel != nil && !$0.quiescing } }
+
     public func run() async throws {
         let address = try await start()
         onListening?(address)
@@ -177,6 +189,8 @@ public final class HeraldServer: Service, Sendable {
         let loop = services(for: context.eventLoop)
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
+        webSocketConnections.add(1, ordering: .relaxed)
+        context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }
         return handler
     }
 
@@ -240,6 +254,16 @@ public final class HeraldServer: Service, Sendable {
         try sync.addHandler(errors, name: "http-errors")
         try sync.addHandler(http, name: "bayeux-http")
         http.httpHandlers = [encoder, pipelining, errors, decoder]
-        http.installWebSocket = { [unowned self] context in try self.installWebSocket(on: context) }
+        // Counted as HTTP until it upgrades, then as a WebSocket.
+        let upgraded = NIOLoopBoundBox(false, eventLoop: context.eventLoop)
+        httpConnections.add(1, ordering: .relaxed)
+        context.channel.closeFuture.whenComplete { [self] _ in
+            if !upgraded.value { httpConnections.subtract(1, ordering: .relaxed) }
+        }
+        http.installWebSocket = { [unowned self] context in
+            upgraded.value = true
+            httpConnections.subtract(1, ordering: .relaxed)
+            return try self.installWebSocket(on: context)
+        }
     }
 }

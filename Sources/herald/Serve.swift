@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldAdmin
 import HeraldConfiguration
 import HeraldCore
 import HeraldSQLite
@@ -21,10 +22,12 @@ struct Serve: AsyncParsableCommand {
     var port: Int?
     @Option(help: "Mount path for WebSocket and long-polling (env HERALD_PATH).")
     var path: String?
-    @Option(name: .customLong("admin-host"), help: "Admin API bind address (env HERALD_ADMIN_HOST). The admin API is not built yet.")
+    @Option(name: .customLong("admin-host"), help: "Admin API bind address; without a token only loopback is allowed (env HERALD_ADMIN_HOST, default 127.0.0.1).")
     var adminHost: String?
-    @Option(name: .customLong("admin-port"), help: "Admin API port (env HERALD_ADMIN_PORT). The admin API is not built yet.")
+    @Option(name: .customLong("admin-port"), help: "Admin API port; 0 picks a free one (env HERALD_ADMIN_PORT, default 8081).")
     var adminPort: Int?
+    @Option(name: .customLong("admin-token-file"), help: "File holding the admin API's bearer token (env HERALD_ADMIN_TOKEN_FILE; or the token itself in HERALD_ADMIN_TOKEN).")
+    var adminTokenFile: String?
     @Option(name: .customLong("data-dir"), help: "Directory for persistent state (env HERALD_DATA_DIR).")
     var dataDir: String?
     @Option(help: "Configuration file, JSON or YAML (.yaml/.yml): channel options by pattern (env HERALD_CONFIG).")
@@ -78,13 +81,18 @@ struct Serve: AsyncParsableCommand {
 
         let broker = Broker(configuration: configuration.broker, store: store, logger: logger)
         try await broker.restore()
-        let displayHost = configuration.server.host
-        let path = configuration.server.path
+        let startup = StartupLine(dataHost: configuration.server.host, path: configuration.server.path, adminHost: configuration.admin.host)
         let server = HeraldServer(broker: broker, configuration: configuration.server, eventLoopGroup: eventLoops, logger: logger) { address in
-            // Scripts and tests read this line; keep its shape.
-            let line = "herald listening data=http://\(displayHost):\(address.port ?? 0)\(path) admin=-\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            startup.dataBound(address)
         }
+        let admin = try AdminServer(
+            broker: broker,
+            configuration: configuration.admin,
+            dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
+            eventLoopGroup: eventLoops,
+            logger: logger,
+            onListening: { startup.adminBound($0) }
+        )
         let group = ServiceGroup(
             configuration: .init(
                 // Shut down in reverse order: the server stops accepting and closes its
@@ -92,6 +100,7 @@ struct Serve: AsyncParsableCommand {
                 services: [
                     .init(service: BrokerService(broker: broker)),
                     .init(service: server),
+                    .init(service: admin),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -108,6 +117,7 @@ struct Serve: AsyncParsableCommand {
             path: path,
             adminHost: adminHost,
             adminPort: adminPort,
+            adminTokenFile: adminTokenFile,
             dataDirectory: dataDir,
             configFile: config,
             logLevel: logLevel,

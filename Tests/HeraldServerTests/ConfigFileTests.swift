@@ -40,7 +40,7 @@ import Testing
         try text.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = CrashTests.heraldBinary
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", directory, "--config", config]
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", directory, "--config", config]
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = Pipe()

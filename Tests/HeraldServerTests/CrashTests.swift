@@ -23,11 +23,11 @@ import Testing
         static func start(dataDirectory: String, config: String) async throws -> ServerProcess {
             let process = Process()
             process.executableURL = CrashTests.heraldBinary
-            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDirectory, "--config", config, "--log-level", "error"]
+            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", dataDirectory, "--config", config, "--log-level", "error"]
             let output = Pipe()
             process.standardOutput = output
             try process.run()
-            // "herald listening data=http://127.0.0.1:PORT/bayeux admin=-"
+            // "herald listening data=http://127.0.0.1:PORT/bayeux admin=http://127.0.0.1:PORT"
             let line = try await ChildProcess.offThePool { () -> String in
                 var bytes: [UInt8] = []
                 while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { bytes.append(byte) }

@@ -1,0 +1,24 @@
+/// Admin listener settings.
+public struct AdminConfiguration: Sendable {
+    /// Bind address. Without a `token`, only a loopback address is accepted
+    /// (`isLoopback(_:)`): an admin API that reads and writes is never open to the network.
+    public var host: String = "127.0.0.1"
+    /// 0 picks a free port.
+    public var port: Int = 8081
+    /// The bearer token every request but `/v1/health` and `/v1/ready` must carry
+    /// (`Authorization: Bearer …`). nil: no token, loopback only.
+    public var token: String?
+    /// Largest request body, in bytes; larger ones get 413.
+    public var maxBodyBytes: Int = 1024 * 1024
+    /// Most messages in one `POST /v1/publish` (a batch, or one message to many channels).
+    public var maxMessagesPerPublish: Int = 1000
+    /// Largest page of `GET /v1/clients`.
+    public var maxPageSize: Int = 1000
+
+    public init() {}
+
+    /// Whether `host` names this machine's loopback interface only.
+    public static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+}
