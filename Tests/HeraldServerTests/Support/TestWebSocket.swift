@@ -206,6 +206,21 @@ final class TestWebSocket: Sendable {
     /// Returns the close code, `.unknown(1005)` for a close frame without a body, nil for TCP close
     /// without a close frame (including connection reset).
     @discardableResult
+    /// The close frame's code and reason, skipping messages; nil at EOF without one.
+    func waitForCloseFrame(timeout: Duration = .seconds(5)) async throws -> (code: WebSocketErrorCode?, reason: String)? {
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while true {
+            switch try await self.nextEvent(timeout: max(ContinuousClock.now.duration(to: deadline), .zero)) {
+            case .text, .binary: continue
+            case .closeFrame(let code, let reason): return (code, reason)
+            case .eof: return nil
+            case .failure(let error):
+                if error is IOError { return nil }
+                throw error
+            }
+        }
+    }
+
     func waitForClose(timeout: Duration = .seconds(5)) async throws -> WebSocketErrorCode? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while true {

@@ -1,0 +1,240 @@
+import Foundation
+import HeraldAdmin
+import HeraldCore
+import HeraldProtocol
+import HeraldServer
+import Logging
+import NIOCore
+import NIOWebSocket
+import Synchronization
+import Testing
+
+/// The admin API against a live data plane: a `LiveServer` and an `AdminServer` on loopback
+/// ports chosen by the OS, driven over real HTTP.
+@Suite struct AdminLiveTests {
+    static let token = "test-token-0123456789"
+
+    struct Admin {
+        let live: LiveServer
+        let port: Int
+
+        func request(_ method: String, _ path: String, body: String? = nil, token: String? = AdminLiveTests.token) async throws -> (status: Int, json: JSONValue?, response: TestHTTPResponse) {
+            var headers: [(String, String)] = []
+            if let token { headers.append(("Authorization", "Bearer \(token)")) }
+            if body != nil { headers.append(("Content-Type", "application/json")) }
+            let response = try await TestHTTP.request(method, port: port, path: path, headers: headers, body: body.map { Array($0.utf8) }, on: LiveServer.group)
+            return (response.status, try? JSONParser.parse(response.text), response)
+        }
+    }
+
+    /// Runs `body` against a data plane and its admin API, and stops both.
+    func withAdmin<T>(
+        token: String? = AdminLiveTests.token,
+        broker configure: (inout BrokerConfiguration) -> Void = { _ in },
+        _ body: (Admin) async throws -> T
+    ) async throws -> T {
+        try await withLiveServer(broker: configure) { live in
+            var configuration = AdminConfiguration()
+            configuration.port = 0
+            configuration.token = token
+            configuration.maxBodyBytes = 64 * 1024
+            var logger = Logger(label: "herald.test.admin")
+            logger.logLevel = .critical
+            let (bound, continuation) = AsyncStream.makeStream(of: Int.self)
+            let server = live.server
+            let admin = try AdminServer(
+                broker: live.broker,
+                configuration: configuration,
+                dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
+                eventLoopGroup: LiveServer.group,
+                logger: logger,
+                onListening: { continuation.yield($0.port ?? 0) }
+            )
+            let running = Task { try await admin.run() }
+            defer { running.cancel() }
+            var iterator = bound.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let result = try await body(Admin(live: live, port: port))
+            running.cancel()
+            _ = await running.result
+            return result
+        }
+    }
+
+    @Test func probesAnswerWithoutTheTokenAndEverythingElseNeedsIt() async throws {
+        try await withAdmin { admin in
+            let health = try await admin.request("GET", "/v1/health", token: nil)
+            #expect(health.status == 200)
+            #expect(health.json?["status"] == .string("ok"))
+            let ready = try await admin.request("GET", "/v1/ready", token: nil)
+            #expect(ready.status == 200)
+
+            for token in [nil, "wrong", Self.token + "x", String(Self.token.dropLast())] as [String?] {
+                let denied = try await admin.request("GET", "/v1/stats", token: token)
+                #expect(denied.status == 401, "token \(token ?? "none")")
+                #expect(denied.json?["error"]?["code"] == .string("unauthorized"))
+                #expect(denied.response.header("WWW-Authenticate")?.hasPrefix("Bearer") == true)
+            }
+            let denied = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":1}"#, token: nil)
+            #expect(denied.status == 401)
+            #expect(admin.live.broker.statistics.published == 0)
+        }
+    }
+
+    @Test func errorsAreJSONWithAStableCode() async throws {
+        try await withAdmin { admin in
+            let unknown = try await admin.request("GET", "/v1/nothing")
+            #expect(unknown.status == 404)
+            #expect(unknown.json?["error"]?["code"] == .string("not_found"))
+
+            let wrongMethod = try await admin.request("PUT", "/v1/stats", body: "{}")
+            #expect(wrongMethod.status == 405)
+            #expect(wrongMethod.response.header("Allow") == "GET")
+            #expect(wrongMethod.json?["error"]?["code"] == .string("method_not_allowed"))
+
+            for body in ["not json", "[1]", #"{"channel":"/a"}"#, #"{"channel":"no-slash","data":1}"#, #"{"channel":"/a/*","data":1}"#,
+                         #"{"channel":"/a","channels":["/b"],"data":1}"#, #"{"messages":[]}"#, #"{"channel":"/a","data":1,"retain":true}"#] {
+                let bad = try await admin.request("POST", "/v1/publish", body: body)
+                #expect(bad.status == 400, "\(body): \(bad.response.text)")
+                #expect(bad.json?["error"]?["code"] == .string("bad_request"), "\(body)")
+            }
+
+            let huge = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":""# + String(repeating: "x", count: 70_000) + #""}"#)
+            #expect(huge.status == 413)
+            #expect(huge.json?["error"]?["code"] == .string("body_too_large"))
+        }
+    }
+
+    @Test func anAdminPublishReachesWebSocketAndLongPollingSubscribers() async throws {
+        try await withAdmin(broker: { $0.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"{"/stocks/**": {"retain": true, "historySize": 10}}"#).objectValue!) }) { admin in
+            var subscribers: [BayeuxTestClient] = []
+            for transport in BayeuxTestClient.Transport.allCases {
+                let client = BayeuxTestClient(port: admin.live.port, transport: transport)
+                try await client.start()
+                #expect(try await client.subscribe("/stocks/*")["successful"] == .bool(true))
+                subscribers.append(client)
+            }
+
+            let one = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/stocks/AAPL","data":{"px":189.5}}"#)
+            #expect(one.status == 200)
+            #expect(one.json?["results"]?.arrayValue?.first?["offset"] == .int(1))
+            #expect(one.json?["results"]?.arrayValue?.first?["epoch"]?.stringValue?.isEmpty == false)
+
+            let many = try await admin.request("POST", "/v1/publish", body: #"{"channels":["/stocks/MSFT","/stocks/GOOG"],"data":{"px":1}}"#)
+            #expect(many.json?["results"]?.arrayValue?.count == 2)
+
+            let batch = try await admin.request("POST", "/v1/publish", body: #"{"messages":[{"channel":"/stocks/AAPL","data":{"px":190}},{"channel":"/meta/nope","data":1},{"channel":"/plain/x","data":"text"}]}"#)
+            let results = try #require(batch.json?["results"]?.arrayValue)
+            #expect(results.count == 3)
+            #expect(results[0]["offset"] == .int(2))
+            #expect(results[1]["error"]?["code"] == .string("403"))
+            #expect(results[2]["offset"] == nil)
+            #expect(results[2]["error"] == nil)
+
+            for client in subscribers {
+                let events = try await client.waitForEvents(4)
+                #expect(events.map { $0["channel"]?.stringValue } == ["/stocks/AAPL", "/stocks/MSFT", "/stocks/GOOG", "/stocks/AAPL"])
+                #expect(events[0]["data"]?["px"] == .number("189.5"))
+                await client.stop()
+            }
+        }
+    }
+
+    @Test func statsCountConnectionsSessionsAndMessages() async throws {
+        try await withAdmin { admin in
+            let webSocket = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await webSocket.start()
+            _ = try await webSocket.subscribe("/a")
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":1}"#)
+            _ = try await webSocket.waitForEvents(1)
+            let stats = try await admin.request("GET", "/v1/stats")
+            #expect(stats.status == 200)
+            let json = try #require(stats.json)
+            #expect(json["sessions"] == .int(1))
+            #expect(json["subscriptions"] == .int(1))
+            #expect(json["connections"]?["websocket"] == .int(1))
+            #expect(json["messages"]?["published"]?["total"] == .int(1))
+            #expect(json["messages"]?["delivered"]?["total"] == .int(1))
+            #expect(json["version"] == .string(HeraldVersion.current))
+            #expect((json["rssBytes"]?.intValue ?? 0) > 0)
+            await webSocket.stop()
+        }
+    }
+
+    @Test func clientsArePagedFilteredDescribedAndKicked() async throws {
+        try await withAdmin { admin in
+            var clients: [BayeuxTestClient] = []
+            for i in 0..<5 {
+                let client = BayeuxTestClient(port: admin.live.port, transport: i == 0 ? .longPolling : .websocket)
+                try await client.start()
+                _ = try await client.subscribe(i < 3 ? "/odd/\(i)" : "/even/**")
+                clients.append(client)
+            }
+            // Pages of two, in clientId order, without repeats or gaps.
+            var seen: [String] = []
+            var cursor: String?
+            repeat {
+                let page = try await admin.request("GET", "/v1/clients?limit=2" + (cursor.map { "&cursor=\($0)" } ?? ""))
+                #expect(page.status == 200)
+                let ids = page.json?["clients"]?.arrayValue?.compactMap { $0["clientId"]?.stringValue } ?? []
+                #expect(ids.count <= 2)
+                seen += ids
+                cursor = page.json?["nextCursor"]?.stringValue
+            } while cursor != nil
+            var expected: [String] = []
+            for client in clients { expected.append(await client.clientId) }
+            #expect(seen == expected.sorted())
+
+            let even = try await admin.request("GET", "/v1/clients?channel=/even/x")
+            #expect(even.json?["clients"]?.arrayValue?.count == 2)
+
+            let id = await clients[3].clientId
+            let detail = try await admin.request("GET", "/v1/clients/\(id)")
+            #expect(detail.json?["transport"] == .string("websocket"))
+            #expect(detail.json?["subscriptions"] == .array([.string("/even/**")]))
+
+            // The WebSocket client is closed with 4002 and the reason; the long-polling one
+            // gets its held connect answered with reconnect: none.
+            let kicked = try await admin.request("DELETE", "/v1/clients/\(id)?reason=maintenance")
+            #expect(kicked.status == 200)
+            #expect(kicked.json?["reason"] == .string("maintenance"))
+            #expect(admin.live.broker.session(id: id) == nil)
+            #expect(try await admin.request("GET", "/v1/clients/\(id)").status == 404)
+
+            let pollerId = await clients[0].clientId
+            _ = try await admin.request("DELETE", "/v1/clients/\(pollerId)")
+            let deadline = ContinuousClock.now + .seconds(5)
+            while await clients[0].connectReplies.last?["successful"] != .bool(false), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let last = await clients[0].connectReplies.last
+            #expect(last?["advice"]?["reconnect"] == .string("none"))
+            #expect(last?["error"] == .string("402:kicked:Unknown client"))
+            for client in clients { await client.stop() }
+        }
+    }
+
+    @Test func aKickedWebSocketSeesCloseCode4002WithTheReason() async throws {
+        try await withAdmin { admin in
+            let socket = try await RawBayeuxSocket.connect(port: admin.live.port)
+            let id = socket.clientId
+            _ = try await admin.request("DELETE", "/v1/clients/\(id)?reason=bye%20now")
+            let close = try #require(try await socket.ws.waitForCloseFrame())
+            #expect(close.code == WebSocketErrorCode(codeNumber: 4002))
+            #expect(close.reason == "bye now")
+        }
+    }
+
+    @Test func withoutATokenOnlyLoopbackIsAccepted() throws {
+        var configuration = AdminConfiguration()
+        configuration.host = "0.0.0.0"
+        #expect(throws: AdminError.self) {
+            try AdminServer(broker: Broker(), configuration: configuration, dataPlane: AdminDataPlane(connections: { [:] }, isReady: { true }), logger: Logger(label: "t"))
+        }
+        configuration.token = "t"
+        #expect(throws: Never.self) {
+            try AdminServer(broker: Broker(), configuration: configuration, dataPlane: AdminDataPlane(connections: { [:] }, isReady: { true }), logger: Logger(label: "t"))
+        }
+        #expect(AdminConfiguration.isLoopback("127.0.0.1") && AdminConfiguration.isLoopback("::1") && !AdminConfiguration.isLoopback("10.0.0.1"))
+    }
+}
