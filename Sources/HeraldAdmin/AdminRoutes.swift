@@ -20,6 +20,10 @@ struct AdminRoutes: Sendable {
         route(router, "/v1/ready", get: { _, _ in try ready() })
         route(router, "/v1/stats", get: { _, _ in stats() })
         route(router, "/v1/publish", post: { request, _ in try await publish(request) })
+        route(router, "/v1/channels", get: { request, _ in try channels(request) })
+        route(router, "/v1/channels/**", get: { _, context in try channel(context) })
+        route(router, "/v1/history/**", get: { request, context in try history(request, context) }, delete: { _, context in try clearHistory(context) })
+        route(router, "/v1/retained/**", delete: { _, context in try clearRetained(context) })
         route(router, "/v1/clients", get: { request, _ in try clients(request) })
         route(router, "/v1/clients/:clientId", get: { _, context in try client(context) }, delete: { request, context in try kick(request, context) })
     }
@@ -135,17 +139,118 @@ struct AdminRoutes: Sendable {
         return AdminJSON.response(.object(JSONObject([("results", .array(results))])))
     }
 
+    // MARK: Channels and history
+
+    /// `limit` from the query: 1…`maxPageSize`, `default` when absent.
+    func limit(_ request: Request, default value: Int = 100) throws -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return value }
+        guard let limit = Int(text), (1...configuration.maxPageSize).contains(limit) else {
+            throw AdminError.badRequest("limit must be an integer from 1 to \(configuration.maxPageSize)")
+        }
+        return limit
+    }
+
+    func channels(_ request: Request) throws -> Response {
+        let query = request.uri.queryParameters
+        let limit = try limit(request)
+        var pattern: ChannelPattern?
+        if let text = query["pattern"] {
+            guard let parsed = ChannelPattern(String(text)) else { throw AdminError.badRequest("pattern: invalid channel pattern '\(text)'") }
+            pattern = parsed
+        }
+        let page = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit + 1)
+        let shown = page.prefix(limit)
+        return AdminJSON.response(.object(JSONObject.compact([
+            ("channels", .array(shown.map { .object(Self.describe($0, detail: false)) })),
+            ("nextCursor", page.count > limit ? shown.last.map { .string($0.name) } : nil),
+        ])))
+    }
+
+    func channel(_ context: BasicRequestContext) throws -> Response {
+        let name = try channelName(context)
+        guard let info = broker.channel(name) else { throw AdminError.notFound("no channel '\(name)' (it has no subscriber and keeps nothing)") }
+        return AdminJSON.response(.object(Self.describe(info, detail: true)))
+    }
+
+    func history(_ request: Request, _ context: BasicRequestContext) throws -> Response {
+        let name = try channelName(context)
+        var since: UInt64?
+        if let text = request.uri.queryParameters["since"] {
+            guard let offset = UInt64(text) else { throw AdminError.badRequest("since must be an offset (a non-negative integer)") }
+            since = offset
+        }
+        guard let (epoch, messages) = broker.history(name, after: since, limit: try limit(request)) else {
+            throw AdminError.notFound("channel '\(name)' keeps no history or retained value")
+        }
+        return AdminJSON.response(.object(JSONObject([
+            ("channel", .string(name.rawValue)),
+            ("epoch", .string(epoch)),
+            ("messages", .array(messages.map { .object(Self.describe($0)) })),
+        ])))
+    }
+
+    func clearHistory(_ context: BasicRequestContext) throws -> Response {
+        let name = try channelName(context)
+        guard let dropped = broker.clearHistory(name) else { throw AdminError.notFound("channel '\(name)' keeps no history") }
+        return AdminJSON.response(.object(JSONObject([("channel", .string(name.rawValue)), ("deleted", .int(dropped))])))
+    }
+
+    func clearRetained(_ context: BasicRequestContext) throws -> Response {
+        let name = try channelName(context)
+        guard let existed = broker.clearRetained(name) else { throw AdminError.notFound("channel '\(name)' keeps no retained value") }
+        return AdminJSON.response(.object(JSONObject([("channel", .string(name.rawValue)), ("deleted", .bool(existed))])))
+    }
+
+    /// The channel name after the resource prefix (`/v1/channels/stocks/AAPL` → `/stocks/AAPL`).
+    func channelName(_ context: BasicRequestContext) throws -> ChannelName {
+        let text = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        guard let name = ChannelName(text) else { throw AdminError.badRequest("invalid channel name '\(text)' (an absolute name such as /stocks/AAPL, without wildcards)") }
+        return name
+    }
+
+    static func describe(_ info: Broker.ChannelInfo, detail: Bool) -> JSONObject {
+        var members: [(String, JSONValue?)] = [
+            ("name", .string(info.name)),
+            ("subscribers", .int(info.subscribers)),
+            ("retained", .bool(info.retained != nil)),
+            ("lastOffset", info.lastOffset.map { .int(Int($0)) }),
+            ("epoch", info.epoch.map { .string($0) }),
+        ]
+        if detail {
+            members.append(("historyCount", .int(info.historyCount)))
+            members.append(("retainedMessage", info.retained.map { .object(describe($0)) }))
+            members.append(("policy", info.policy.map { .object(describe($0)) }))
+        }
+        return JSONObject.compact(members)
+    }
+
+    static func describe(_ message: StoredMessage) -> JSONObject {
+        JSONObject.compact([
+            ("offset", .int(Int(message.offset))),
+            ("timestampMilliseconds", .int(Int(message.timestampMilliseconds))),
+            ("data", try? JSONParser.parse(String(buffer: message.data))),
+            ("ext", message.ext.map { .object($0) }),
+        ])
+    }
+
+    static func describe(_ policy: ChannelPolicy) -> JSONObject {
+        JSONObject.compact([
+            ("retain", .bool(policy.retain)),
+            ("historySize", .int(policy.historySize)),
+            ("historyTTLMilliseconds", policy.historyTTLMilliseconds.map { .int(Int($0)) }),
+            ("retainedTTLMilliseconds", policy.retainedTTLMilliseconds.map { .int(Int($0)) }),
+            ("persist", .bool(policy.persist)),
+            ("durable", .bool(policy.durable)),
+            ("slowConsumer", .string(policy.slowConsumer.rawValue)),
+            ("maxFrequency", policy.maxFrequency.map { .number(String($0)) }),
+        ])
+    }
+
     // MARK: Clients
 
     func clients(_ request: Request) throws -> Response {
         let query = request.uri.queryParameters
-        var limit = 100
-        if let text = query["limit"] {
-            guard let value = Int(text), (1...configuration.maxPageSize).contains(value) else {
-                throw AdminError.badRequest("limit must be an integer from 1 to \(configuration.maxPageSize)")
-            }
-            limit = value
-        }
+        let limit = try limit(request)
         var channel: ChannelName?
         if let text = query["channel"] {
             guard let name = ChannelName(String(text)) else { throw AdminError.badRequest("channel: invalid channel name '\(text)'") }

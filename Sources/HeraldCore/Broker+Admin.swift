@@ -109,3 +109,77 @@ extension Broker {
         return .published(offset: result.position?.offset, epoch: result.position?.epoch)
     }
 }
+
+extension Broker {
+    /// One channel as operators see it: who receives it, and what Herald keeps of it.
+    package struct ChannelInfo: Sendable {
+        package var name: String
+        /// Sessions a publish to it reaches now (exact and wildcard subscriptions).
+        package var subscribers: Int
+        /// The options in force, if a configured pattern matches it.
+        package var policy: ChannelPolicy?
+        /// Its log, if it has one: epoch, last offset, messages in history, retained value.
+        package var epoch: String?
+        package var lastOffset: UInt64?
+        package var historyCount: Int
+        package var retained: StoredMessage?
+    }
+
+    /// Channels with a log or an exact-name subscriber, in name order, after `cursor` (a
+    /// name), at most `limit`; with `pattern`, only those it matches.
+    package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> [ChannelInfo] {
+        let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
+        let subscribed = index.withLock { $0.literalChannels() }
+        var names = Set(logged).union(subscribed).filter { name in
+            (cursor == nil || name > cursor!) && (pattern == nil || ChannelName(name).map { pattern!.matches($0) } == true)
+        }.sorted()
+        names = Array(names.prefix(max(0, limit)))
+        return names.compactMap { ChannelName($0).flatMap(channel) }
+    }
+
+    /// One channel, or nil if it has neither a log nor a subscriber.
+    package func channel(_ name: ChannelName) -> ChannelInfo? {
+        let policy = logsChannels ? configuration.channels.options(for: name) : nil
+        let log = logs.withLock { state -> (epoch: String, lastOffset: UInt64, historyCount: Int, retained: StoredMessage?)? in
+            guard let log = state.tree.find(name) else { return nil }
+            return (log.epoch, log.lastOffset, log.history.count, log.retained)
+        }
+        let subscribers = index.withLock { $0.match(name).count }
+        guard log != nil || subscribers > 0 else { return nil }
+        return ChannelInfo(name: name.rawValue, subscribers: subscribers, policy: policy, epoch: log?.epoch, lastOffset: log?.lastOffset, historyCount: log?.historyCount ?? 0, retained: log?.retained)
+    }
+
+    /// The channel's history after offset `after` (everything with nil), oldest first, at
+    /// most `limit`, and its epoch; nil if the channel has no log.
+    package func history(_ name: ChannelName, after: UInt64?, limit: Int) -> (epoch: String, messages: [StoredMessage])? {
+        logs.withLock { state in
+            guard let log = state.tree.find(name) else { return nil }
+            let messages = log.history.filter { after == nil || $0.offset > after! }.prefix(max(0, limit))
+            return (log.epoch, Array(messages))
+        }
+    }
+
+    /// Forgets the channel's history (in memory and in the store); offsets go on. Returns the
+    /// number of messages dropped, or nil if the channel has no log.
+    package func clearHistory(_ name: ChannelName) -> Int? {
+        logs.withLock { state in
+            guard let log = state.tree.find(name) else { return nil }
+            let dropped = log.history.count
+            log.history.removeAll()
+            if log.options.isPersisted { writer?.enqueue([.trimHistory(channel: name.rawValue, before: .max)]) }
+            return dropped
+        }
+    }
+
+    /// Forgets the channel's retained value (in memory and in the store). Returns whether there
+    /// was one, or nil if the channel has no log.
+    package func clearRetained(_ name: ChannelName) -> Bool? {
+        logs.withLock { state in
+            guard let log = state.tree.find(name) else { return nil }
+            guard let retained = log.retained else { return false }
+            log.retained = nil
+            if log.options.isPersisted { writer?.enqueue([.dropRetained(channel: name.rawValue, offset: retained.offset)]) }
+            return true
+        }
+    }
+}

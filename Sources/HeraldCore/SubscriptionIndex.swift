@@ -25,6 +25,18 @@ struct SubscriptionIndex {
     private var cache: [String: [Session]] = [:]
     private(set) var subscriptionCount = 0
 
+    /// The channels with at least one exact-name subscriber, unsorted. A walk over the trie:
+    /// for the admin API's listings, never the hot path.
+    func literalChannels() -> [String] {
+        var result: [String] = []
+        var stack: [(Node, String)] = [(root, "")]
+        while let (node, path) = stack.popLast() {
+            if !node.literal.isEmpty { result.append(path) }
+            for (segment, child) in node.children { stack.append((child, path + "/" + segment)) }
+        }
+        return result
+    }
+
     mutating func add(_ pattern: ChannelPattern, _ session: Session) {
         var node = root
         for segment in pattern.prefix {

@@ -225,6 +225,63 @@ import Testing
         }
     }
 
+    @Test func channelsHistoryAndRetainedValuesAreListedReadAndCleared() async throws {
+        let policy = #"{"/stocks/**": {"retain": true, "historySize": 10}}"#
+        try await withAdmin(broker: { $0.channels = try! ChannelPolicyTable.parse(JSONParser.parse(policy).objectValue!) }) { admin in
+            let subscriber = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await subscriber.start()
+            _ = try await subscriber.subscribe("/plain/x")
+            for px in 1...3 { _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/stocks/AAPL","data":{"px":\#(px)}}"#) }
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/stocks/MSFT","data":{"px":9}}"#)
+
+            let all = try await admin.request("GET", "/v1/channels")
+            let listed = all.json?["channels"]?.arrayValue ?? []
+            #expect(listed.compactMap { $0["name"]?.stringValue } == ["/plain/x", "/stocks/AAPL", "/stocks/MSFT"])
+            #expect(listed.first?["subscribers"] == .int(1))
+            #expect(listed[1]["lastOffset"] == .int(3))
+            #expect(listed[1]["retained"] == .bool(true))
+
+            let first = try await admin.request("GET", "/v1/channels?pattern=/stocks/*&limit=1")
+            #expect(first.json?["channels"]?.arrayValue?.map { $0["name"] } == [.string("/stocks/AAPL")])
+            let cursor = try #require(first.json?["nextCursor"]?.stringValue)
+            let second = try await admin.request("GET", "/v1/channels?pattern=/stocks/*&limit=1&cursor=\(cursor)")
+            #expect(second.json?["channels"]?.arrayValue?.map { $0["name"] } == [.string("/stocks/MSFT")])
+            #expect(second.json?["nextCursor"] == nil)
+
+            let detail = try await admin.request("GET", "/v1/channels/stocks/AAPL")
+            #expect(detail.json?["historyCount"] == .int(3))
+            #expect(detail.json?["retainedMessage"]?["data"]?["px"] == .int(3))
+            #expect(detail.json?["policy"]?["retain"] == .bool(true))
+            #expect(try await admin.request("GET", "/v1/channels/nobody/here").status == 404)
+
+            let since = try await admin.request("GET", "/v1/history/stocks/AAPL?since=1")
+            #expect(since.json?["messages"]?.arrayValue?.map { $0["offset"] } == [.int(2), .int(3)])
+            let limited = try await admin.request("GET", "/v1/history/stocks/AAPL?limit=1")
+            #expect(limited.json?["messages"]?.arrayValue?.map { $0["offset"] } == [.int(1)])
+            #expect(try await admin.request("GET", "/v1/history/stocks/AAPL?since=abc").status == 400)
+            #expect(try await admin.request("GET", "/v1/history/plain/x").status == 404)
+            #expect(try await admin.request("GET", "/v1/channels?pattern=stocks").status == 400)
+
+            let cleared = try await admin.request("DELETE", "/v1/history/stocks/AAPL")
+            #expect(cleared.json?["deleted"] == .int(3))
+            let after = try await admin.request("GET", "/v1/channels/stocks/AAPL")
+            #expect(after.json?["historyCount"] == .int(0))
+            #expect(after.json?["lastOffset"] == .int(3))
+
+            let dropped = try await admin.request("DELETE", "/v1/retained/stocks/AAPL")
+            #expect(dropped.json?["deleted"] == .bool(true))
+            #expect(try await admin.request("GET", "/v1/channels/stocks/AAPL").json?["retained"] == .bool(false))
+            // A new subscriber to /stocks/* now gets only MSFT's retained value.
+            let late = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await late.start()
+            _ = try await late.subscribe("/stocks/*")
+            let events = try await late.waitForEvents(1)
+            #expect(events.map { $0["channel"] } == [.string("/stocks/MSFT")])
+            await late.stop()
+            await subscriber.stop()
+        }
+    }
+
     @Test func withoutATokenOnlyLoopbackIsAccepted() throws {
         var configuration = AdminConfiguration()
         configuration.host = "0.0.0.0"
