@@ -282,6 +282,27 @@ import Testing
         }
     }
 
+    /// README's Admin API commands, run as they are (curl, bash) against a live server with
+    /// the token they export; only the address is this test's.
+    @Test func readmeAdminCommandsWork() async throws {
+        let readme = try String(contentsOf: ReadmeEmbeddingTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme[readme.range(of: "### Admin API")!.upperBound...]
+        let block = ReadmeEmbeddingTests.lines(of: section, from: "```sh", to: "```").joined(separator: "\n")
+        let token = try #require(block.firstMatch(of: /HERALD_ADMIN_TOKEN=(\S+)/)?.1)
+        #expect(block.contains("127.0.0.1:8081"))
+        try await withAdmin(token: String(token)) { admin in
+            let socket = try await RawBayeuxSocket.connect(port: admin.live.port)
+            let script = "set -euo pipefail\nCLIENT_ID=\(socket.clientId)\n" + block.replacingOccurrences(of: "127.0.0.1:8081", with: "127.0.0.1:\(admin.port)")
+            let (status, output) = try await ChildProcess.run(URL(fileURLWithPath: "/bin/bash"), ["-c", script])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains(#""status":"ok""#), "\(output)")
+            #expect(output.contains(#"{"name":"/stocks/AAPL""#) || output.contains(#""channel":"/stocks/AAPL""#), "\(output)")
+            #expect(admin.live.broker.statistics.published == 1)
+            #expect(admin.live.broker.session(id: socket.clientId) == nil)
+            #expect(try await socket.ws.waitForCloseFrame()?.reason == "maintenance")
+        }
+    }
+
     @Test func withoutATokenOnlyLoopbackIsAccepted() throws {
         var configuration = AdminConfiguration()
         configuration.host = "0.0.0.0"
