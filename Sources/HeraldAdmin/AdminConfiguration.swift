@@ -1,5 +1,5 @@
 /// Admin listener settings.
-public struct AdminConfiguration: Sendable {
+public struct AdminConfiguration: Sendable, CustomStringConvertible {
     /// Bind address. Without a `token`, only a loopback address is accepted
     /// (`isLoopback(_:)`): an admin API that reads and writes is never open to the network.
     public var host: String = "127.0.0.1"
@@ -17,8 +17,18 @@ public struct AdminConfiguration: Sendable {
 
     public init() {}
 
-    /// Whether `host` names this machine's loopback interface only.
+    /// Whether `host` names this machine's loopback interface only: `localhost`, `::1`, or an
+    /// IPv4 literal in 127.0.0.0/8 (not a name that merely starts with `127.`).
     public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { part in
+            !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && Int(part)! <= 255
+        }
+    }
+
+    /// The settings, with the token redacted: safe to log.
+    public var description: String {
+        "AdminConfiguration(host: \(host), port: \(port), token: \(token == nil ? "none" : "<redacted>"), maxBodyBytes: \(maxBodyBytes))"
     }
 }

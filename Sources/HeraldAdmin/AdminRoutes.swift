@@ -28,6 +28,21 @@ struct AdminRoutes: Sendable {
         route(router, "/v1/clients/:clientId", get: { _, context in try client(context) }, delete: { request, context in try kick(request, context) })
     }
 
+    /// The methods `path` serves, or nil if it is not an endpoint.
+    static func allowedMethods(_ path: String) -> String? {
+        switch path {
+        case "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients": return "GET"
+        case "/v1/publish": return "POST"
+        default: break
+        }
+        let rest = { (prefix: String) -> Substring? in path.hasPrefix(prefix) && path.count > prefix.count ? path.dropFirst(prefix.count) : nil }
+        if rest("/v1/channels/") != nil { return "GET" }
+        if rest("/v1/history/") != nil { return "GET, DELETE" }
+        if rest("/v1/retained/") != nil { return "DELETE" }
+        if let id = rest("/v1/clients/"), !id.contains("/") { return "GET, DELETE" }
+        return nil
+    }
+
     typealias Handler = @Sendable (Request, BasicRequestContext) async throws -> Response
 
     /// Registers the handlers of `path`, and 405 with `Allow` for every other method.
@@ -37,7 +52,7 @@ struct AdminRoutes: Sendable {
         for (method, handler) in handlers {
             router.on(path, method: method, use: handler ?? { _, _ in throw AdminError.methodNotAllowed(allow: allow) })
         }
-        for method in [HTTPRequest.Method.put, .patch] {
+        for method in [HTTPRequest.Method.put, .patch, .head, .options, .trace, .connect] {
             router.on(path, method: method) { _, _ -> Response in throw AdminError.methodNotAllowed(allow: allow) }
         }
     }
@@ -122,11 +137,18 @@ struct AdminRoutes: Sendable {
         for (name, data) in targets {
             var bytes = ByteBuffer()
             bytes.writeJSON(data)
-            switch await broker.publishFromServer(name, data: bytes) {
+            // The client's limit applies to an operator's message too.
+            let result: Broker.ServerPublishResult
+            if bytes.readableBytes > broker.configuration.maxMessageBytes {
+                result = .refused(.messageTooLarge(limit: broker.configuration.maxMessageBytes))
+            } else {
+                result = await broker.publishFromServer(name, data: bytes)
+            }
+            switch result {
             case .published(let offset, let epoch):
                 results.append(.object(JSONObject.compact([
                     ("channel", .string(name.rawValue)),
-                    ("offset", offset.map { .int(Int($0)) }),
+                    ("offset", offset.map { .number(String($0)) }),
                     ("epoch", epoch.map { .string($0) }),
                 ])))
             case .refused(let error):
@@ -158,11 +180,10 @@ struct AdminRoutes: Sendable {
             guard let parsed = ChannelPattern(String(text)) else { throw AdminError.badRequest("pattern: invalid channel pattern '\(text)'") }
             pattern = parsed
         }
-        let page = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit + 1)
-        let shown = page.prefix(limit)
+        let (page, more) = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit)
         return AdminJSON.response(.object(JSONObject.compact([
-            ("channels", .array(shown.map { .object(Self.describe($0, detail: false)) })),
-            ("nextCursor", page.count > limit ? shown.last.map { .string($0.name) } : nil),
+            ("channels", .array(page.map { .object(Self.describe($0, detail: false)) })),
+            ("nextCursor", more ? page.last.map { .string($0.name) } : nil),
         ])))
     }
 
@@ -203,7 +224,9 @@ struct AdminRoutes: Sendable {
 
     /// The channel name after the resource prefix (`/v1/channels/stocks/AAPL` → `/stocks/AAPL`).
     func channelName(_ context: BasicRequestContext) throws -> ChannelName {
-        let text = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        // The path comes percent-encoded (a space is %20): the name is what it decodes to.
+        let raw = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        let text = raw.removingPercentEncoding ?? raw
         guard let name = ChannelName(text) else { throw AdminError.badRequest("invalid channel name '\(text)' (an absolute name such as /stocks/AAPL, without wildcards)") }
         return name
     }
@@ -213,7 +236,7 @@ struct AdminRoutes: Sendable {
             ("name", .string(info.name)),
             ("subscribers", .int(info.subscribers)),
             ("retained", .bool(info.retained != nil)),
-            ("lastOffset", info.lastOffset.map { .int(Int($0)) }),
+            ("lastOffset", info.lastOffset.map { .number(String($0)) }),
             ("epoch", info.epoch.map { .string($0) }),
         ]
         if detail {
@@ -226,7 +249,7 @@ struct AdminRoutes: Sendable {
 
     static func describe(_ message: StoredMessage) -> JSONObject {
         JSONObject.compact([
-            ("offset", .int(Int(message.offset))),
+            ("offset", .number(String(message.offset))),
             ("timestampMilliseconds", .int(Int(message.timestampMilliseconds))),
             ("data", try? JSONParser.parse(String(buffer: message.data))),
             ("ext", message.ext.map { .object($0) }),

@@ -7,7 +7,7 @@ public import ServiceLifecycle
 
 /// The admin HTTP API (REST, JSON) on its own listener, as a `Service` in the same
 /// `ServiceGroup` as the broker; it shuts down with the group. Routes are in
-/// `AdminRoutes`; every endpoint is described in `Protocol/admin-openapi.yaml`… (see README
+/// `AdminRoutes`; every endpoint is described in `Protocol/admin-openapi.yaml` (and README
 /// "Admin API").
 public struct AdminServer: Service {
     let application: Application<RouterResponder<BasicRequestContext>>
@@ -25,8 +25,12 @@ public struct AdminServer: Service {
             throw AdminError(.internalServerError, code: "configuration", message: "the admin API binds \(configuration.host) only with a token (--admin-token-file or HERALD_ADMIN_TOKEN); without one it binds loopback only")
         }
         let router = Router()
-        router.add(middleware: JSONErrorMiddleware())
-        if let token = configuration.token { router.add(middleware: BearerTokenMiddleware(token: token)) }
+        router.add(middleware: JSONErrorMiddleware(allowedMethods: AdminRoutes.allowedMethods))
+        if let token = configuration.token {
+            router.add(middleware: BearerTokenMiddleware(token: token))
+        } else {
+            router.add(middleware: LoopbackGuardMiddleware())
+        }
         AdminRoutes(broker: broker, configuration: configuration, dataPlane: dataPlane).add(to: router)
         self.application = Application(
             router: router,

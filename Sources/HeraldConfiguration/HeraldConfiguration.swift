@@ -94,10 +94,11 @@ public struct HeraldConfiguration: Sendable {
         // file named explicitly wins. It is never logged.
         if let file = lookup.optionalText(overrides.adminTokenFile, "ADMIN_TOKEN_FILE") {
             guard let data = FileManager.default.contents(atPath: file),
-                let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty
+                let token = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !token.isEmpty, !token.contains(where: \.isNewline)
             else { throw .unreadableTokenFile(file) }
             admin.token = token
-        } else if let token = environment["HERALD_ADMIN_TOKEN"], !token.isEmpty {
+        } else if let token = environment["HERALD_ADMIN_TOKEN"]?.trimmingCharacters(in: .whitespacesAndNewlines), !token.isEmpty {
             admin.token = token
         }
         guard admin.token != nil || AdminConfiguration.isLoopback(admin.host) else {

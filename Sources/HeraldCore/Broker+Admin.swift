@@ -50,7 +50,7 @@ extension Broker {
     package func sessions(after cursor: String?, limit: Int, receiving channel: ChannelName? = nil) -> [Session] {
         let candidates: [Session]
         if let channel {
-            candidates = index.withLock { $0.match(channel) }
+            candidates = index.withLock { $0.subscribers(of: channel) }
         } else {
             candidates = sessions.withLock { Array($0.values) }
         }
@@ -126,15 +126,17 @@ extension Broker {
     }
 
     /// Channels with a log or an exact-name subscriber, in name order, after `cursor` (a
-    /// name), at most `limit`; with `pattern`, only those it matches.
-    package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> [ChannelInfo] {
+    /// name), at most `limit`; with `pattern`, only those it matches. `more` says whether
+    /// names follow the page (a channel that went away meanwhile is left out of the page
+    /// without ending the listing).
+    package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> (channels: [ChannelInfo], more: Bool) {
         let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
         let subscribed = index.withLock { $0.literalChannels() }
-        var names = Set(logged).union(subscribed).filter { name in
+        let names = Set(logged).union(subscribed).filter { name in
             (cursor == nil || name > cursor!) && (pattern == nil || ChannelName(name).map { pattern!.matches($0) } == true)
         }.sorted()
-        names = Array(names.prefix(max(0, limit)))
-        return names.compactMap { ChannelName($0).flatMap(channel) }
+        let page = names.prefix(max(0, limit))
+        return (page.compactMap { ChannelName($0).flatMap(channel) }, names.count > page.count)
     }
 
     /// One channel, or nil if it has neither a log nor a subscriber.
@@ -144,7 +146,7 @@ extension Broker {
             guard let log = state.tree.find(name) else { return nil }
             return (log.epoch, log.lastOffset, log.history.count, log.retained)
         }
-        let subscribers = index.withLock { $0.match(name).count }
+        let subscribers = index.withLock { $0.subscribers(of: name).count }
         guard log != nil || subscribers > 0 else { return nil }
         return ChannelInfo(name: name.rawValue, subscribers: subscribers, policy: policy, epoch: log?.epoch, lastOffset: log?.lastOffset, historyCount: log?.historyCount ?? 0, retained: log?.retained)
     }
@@ -154,8 +156,10 @@ extension Broker {
     package func history(_ name: ChannelName, after: UInt64?, limit: Int) -> (epoch: String, messages: [StoredMessage])? {
         logs.withLock { state in
             guard let log = state.tree.find(name) else { return nil }
-            let messages = log.history.filter { after == nil || $0.offset > after! }.prefix(max(0, limit))
-            return (log.epoch, Array(messages))
+            // Offsets increase along the history: skip to the first one after `after`.
+            let start = after.map { after in log.history.firstIndex { $0.offset > after } ?? log.history.endIndex } ?? log.history.startIndex
+            let end = log.history.index(start, offsetBy: max(0, limit), limitedBy: log.history.endIndex) ?? log.history.endIndex
+            return (log.epoch, Array(log.history[start..<end]))
         }
     }
 

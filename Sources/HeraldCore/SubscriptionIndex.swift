@@ -25,6 +25,10 @@ struct SubscriptionIndex {
     private var cache: [String: [Session]] = [:]
     private(set) var subscriptionCount = 0
 
+    /// The sessions a publish to `channel` reaches, without touching the match cache: for the
+    /// admin API, whose lookups must not evict the hot path's entries.
+    func subscribers(of channel: ChannelName) -> [Session] { lookup(channel) }
+
     /// The channels with at least one exact-name subscriber, unsorted. A walk over the trie:
     /// for the admin API's listings, never the hot path.
     func literalChannels() -> [String] {

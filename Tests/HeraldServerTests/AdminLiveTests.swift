@@ -18,11 +18,12 @@ import Testing
         let live: LiveServer
         let port: Int
 
-        func request(_ method: String, _ path: String, body: String? = nil, token: String? = AdminLiveTests.token) async throws -> (status: Int, json: JSONValue?, response: TestHTTPResponse) {
+        func request(_ method: String, _ path: String, body: String? = nil, token: String? = AdminLiveTests.token, headers extra: [(String, String)] = [], bytes: [UInt8]? = nil) async throws -> (status: Int, json: JSONValue?, response: TestHTTPResponse) {
             var headers: [(String, String)] = []
             if let token { headers.append(("Authorization", "Bearer \(token)")) }
-            if body != nil { headers.append(("Content-Type", "application/json")) }
-            let response = try await TestHTTP.request(method, port: port, path: path, headers: headers, body: body.map { Array($0.utf8) }, on: LiveServer.group)
+            if (body != nil || bytes != nil) && !extra.contains(where: { $0.0 == "Content-Type" }) { headers.append(("Content-Type", "application/json")) }
+            headers += extra
+            let response = try await TestHTTP.request(method, port: port, path: path, headers: headers, body: bytes ?? body.map { Array($0.utf8) }, on: LiveServer.group)
             return (response.status, try? JSONParser.parse(response.text), response)
         }
     }
@@ -197,6 +198,7 @@ import Testing
             // gets its held connect answered with reconnect: none.
             let kicked = try await admin.request("DELETE", "/v1/clients/\(id)?reason=maintenance")
             #expect(kicked.status == 200)
+            #expect(kicked.status == 200)
             #expect(kicked.json?["reason"] == .string("maintenance"))
             #expect(admin.live.broker.session(id: id) == nil)
             #expect(try await admin.request("GET", "/v1/clients/\(id)").status == 404)
@@ -218,7 +220,7 @@ import Testing
         try await withAdmin { admin in
             let socket = try await RawBayeuxSocket.connect(port: admin.live.port)
             let id = socket.clientId
-            _ = try await admin.request("DELETE", "/v1/clients/\(id)?reason=bye%20now")
+            #expect(try await admin.request("DELETE", "/v1/clients/\(id)?reason=bye%20now").status == 200)
             let close = try #require(try await socket.ws.waitForCloseFrame())
             #expect(close.code == WebSocketErrorCode(codeNumber: 4002))
             #expect(close.reason == "bye now")
@@ -292,14 +294,61 @@ import Testing
         #expect(block.contains("127.0.0.1:8081"))
         try await withAdmin(token: String(token)) { admin in
             let socket = try await RawBayeuxSocket.connect(port: admin.live.port)
+            // A subscriber, so that the listing has the channel to show.
+            _ = try await socket.exchange([#"{"channel":"/meta/subscribe","clientId":"\#(socket.clientId)","subscription":"/stocks/AAPL"}"#], expectReplies: 1)
             let script = "set -euo pipefail\nCLIENT_ID=\(socket.clientId)\n" + block.replacingOccurrences(of: "127.0.0.1:8081", with: "127.0.0.1:\(admin.port)")
             let (status, output) = try await ChildProcess.run(URL(fileURLWithPath: "/bin/bash"), ["-c", script])
             #expect(status == 0, "\(output)")
             #expect(output.contains(#""status":"ok""#), "\(output)")
-            #expect(output.contains(#"{"name":"/stocks/AAPL""#) || output.contains(#""channel":"/stocks/AAPL""#), "\(output)")
+            #expect(output.contains(#""results":[{"channel":"/stocks/AAPL"}]"#), "\(output)")
+            #expect(output.contains(#""channels":[{"name":"/stocks/AAPL""#), "\(output)")
             #expect(admin.live.broker.statistics.published == 1)
             #expect(admin.live.broker.session(id: socket.clientId) == nil)
             #expect(try await socket.ws.waitForCloseFrame()?.reason == "maintenance")
+        }
+    }
+
+    @Test func hostileRequestsGetClearErrors() async throws {
+        try await withAdmin(broker: { $0.maxMessageBytes = 400 }) { admin in
+            let lower = try await admin.request("GET", "/v1/stats", token: nil, headers: [("Authorization", "bearer \(Self.token)")])
+            #expect(lower.status == 200, "the scheme is case-insensitive")
+            let notUTF8 = try await admin.request("POST", "/v1/publish", bytes: Array(#"{"channel":"/a","data":""#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8))
+            #expect(notUTF8.status == 400)
+            let form = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":1}"#, headers: [("Content-Type", "text/plain")])
+            #expect(form.status == 415)
+            #expect(form.json?["error"]?["code"] == .string("unsupported_media_type"))
+            let large = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":""# + String(repeating: "x", count: 500) + #""}"#)
+            #expect(large.json?["results"]?.arrayValue?.first?["error"]?["code"] == .string("413"))
+            #expect(admin.live.broker.statistics.published == 0)
+            for method in ["HEAD", "OPTIONS", "TRACE"] {
+                #expect(try await admin.request(method, "/v1/stats").status == 405, "\(method)")
+            }
+            for limit in ["0", "1001", "-1", "x", "99999999999999999999"] {
+                #expect(try await admin.request("GET", "/v1/clients?limit=\(limit)").status == 400, "limit \(limit)")
+                #expect(try await admin.request("GET", "/v1/channels?limit=\(limit)").status == 400, "limit \(limit)")
+            }
+            // A name with a space, percent-encoded in the path.
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/chat/my room","data":1}"#)
+            let subscriber = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await subscriber.start()
+            _ = try await subscriber.subscribe("/chat/my room")
+            let encoded = try await admin.request("GET", "/v1/channels/chat/my%20room")
+            #expect(encoded.status == 200)
+            #expect(encoded.json?["name"] == .string("/chat/my room"))
+            await subscriber.stop()
+        }
+    }
+
+    @Test func withoutATokenOnlyLoopbackHostsAndNoForeignOrigins() async throws {
+        try await withAdmin(token: nil) { admin in
+            #expect(try await admin.request("GET", "/v1/stats", token: nil).status == 200)
+            let rebound = try await admin.request("GET", "/v1/stats", token: nil, headers: [("Host", "attacker.example:\(admin.port)")])
+            #expect(rebound.status == 403)
+            #expect(rebound.json?["error"]?["code"] == .string("forbidden_host"))
+            let crossSite = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":1}"#, token: nil, headers: [("Origin", "https://evil.example")])
+            #expect(crossSite.status == 403)
+            #expect(crossSite.json?["error"]?["code"] == .string("forbidden_origin"))
+            #expect(admin.live.broker.statistics.published == 0)
         }
     }
 
@@ -313,6 +362,8 @@ import Testing
         #expect(throws: Never.self) {
             try AdminServer(broker: Broker(), configuration: configuration, dataPlane: AdminDataPlane(connections: { [:] }, isReady: { true }), logger: Logger(label: "t"))
         }
-        #expect(AdminConfiguration.isLoopback("127.0.0.1") && AdminConfiguration.isLoopback("::1") && !AdminConfiguration.isLoopback("10.0.0.1"))
+        #expect(AdminConfiguration.isLoopback("127.0.0.1") && AdminConfiguration.isLoopback("127.1.2.3") && AdminConfiguration.isLoopback("::1"))
+        #expect(!AdminConfiguration.isLoopback("10.0.0.1") && !AdminConfiguration.isLoopback("127.example.com") && !AdminConfiguration.isLoopback("0.0.0.0"))
+        #expect(!"\(configuration)".contains("t)") && "\(configuration)".contains("<redacted>"))
     }
 }

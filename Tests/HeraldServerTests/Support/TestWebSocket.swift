@@ -202,10 +202,6 @@ final class TestWebSocket: Sendable {
         return try Self.parseJSONArrayOfObjects(text)
     }
 
-    /// Consume (and discard) messages until the server's close frame or the TCP close.
-    /// Returns the close code, `.unknown(1005)` for a close frame without a body, nil for TCP close
-    /// without a close frame (including connection reset).
-    @discardableResult
     /// The close frame's code and reason, skipping messages; nil at EOF without one.
     func waitForCloseFrame(timeout: Duration = .seconds(5)) async throws -> (code: WebSocketErrorCode?, reason: String)? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
@@ -221,6 +217,10 @@ final class TestWebSocket: Sendable {
         }
     }
 
+    /// Consume (and discard) messages until the server's close frame or the TCP close.
+    /// Returns the close code, `.unknown(1005)` for a close frame without a body, nil for TCP close
+    /// without a close frame (including connection reset).
+    @discardableResult
     func waitForClose(timeout: Duration = .seconds(5)) async throws -> WebSocketErrorCode? {
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while true {
