@@ -16,39 +16,39 @@ import ServiceLifecycle
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the broker.")
 
-    @Option(help: "Data-plane bind address (env HERALD_HOST).")
+    @Option(help: "Data-plane bind address (default 0.0.0.0; env HERALD_HOST).")
     var host: String?
-    @Option(help: "Data-plane port; 0 picks a free one (env HERALD_PORT).")
+    @Option(help: "Data-plane port; 0 picks a free one (default 8080; env HERALD_PORT).")
     var port: Int?
-    @Option(help: "Mount path for WebSocket and long-polling (env HERALD_PATH).")
+    @Option(help: "Mount path for WebSocket and long-polling (default /bayeux; env HERALD_PATH).")
     var path: String?
-    @Option(name: .customLong("admin-host"), help: "Admin API bind address; without a token only loopback is allowed (env HERALD_ADMIN_HOST, default 127.0.0.1).")
+    @Option(name: .customLong("admin-host"), help: "Admin API bind address; without a token only loopback is allowed (default 127.0.0.1; env HERALD_ADMIN_HOST).")
     var adminHost: String?
-    @Option(name: .customLong("admin-port"), help: "Admin API port; 0 picks a free one (env HERALD_ADMIN_PORT, default 8081).")
+    @Option(name: .customLong("admin-port"), help: "Admin API port; 0 picks a free one (default 8081; env HERALD_ADMIN_PORT).")
     var adminPort: Int?
-    @Option(name: .customLong("admin-token-file"), help: "File holding the admin API's bearer token (env HERALD_ADMIN_TOKEN_FILE; or the token itself in HERALD_ADMIN_TOKEN).")
+    @Option(name: .customLong("admin-token-file"), help: "File holding the admin API's bearer token (default none; env HERALD_ADMIN_TOKEN_FILE, or the token itself in HERALD_ADMIN_TOKEN).")
     var adminTokenFile: String?
-    @Option(name: .customLong("data-dir"), help: "Directory for persistent state (env HERALD_DATA_DIR).")
+    @Option(name: .customLong("data-dir"), help: "Directory for persistent state (default ./herald-data; env HERALD_DATA_DIR).")
     var dataDir: String?
-    @Option(help: "Configuration file, JSON or YAML (.yaml/.yml): channel options by pattern (env HERALD_CONFIG).")
+    @Option(help: "Configuration file, JSON or YAML (.yaml/.yml): channel options by pattern (default none; env HERALD_CONFIG).")
     var config: String?
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env HERALD_LOG_LEVEL).")
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info; env HERALD_LOG_LEVEL).")
     var logLevel: String?
-    @Option(name: .customLong("allowed-origins"), help: "Comma-separated origins allowed for CORS and WebSocket, or * (env HERALD_ALLOWED_ORIGINS).")
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated origins allowed for CORS and WebSocket, or * (default *; env HERALD_ALLOWED_ORIGINS).")
     var allowedOrigins: String?
-    @Option(name: .customLong("connect-timeout-ms"), help: "How long a /meta/connect is held, ms (env HERALD_CONNECT_TIMEOUT_MS).")
+    @Option(name: .customLong("connect-timeout-ms"), help: "How long a /meta/connect is held, ms (default 30000; env HERALD_CONNECT_TIMEOUT_MS).")
     var connectTimeoutMilliseconds: Int?
-    @Option(name: .customLong("max-interval-ms"), help: "Session expiry after the last connect, ms (env HERALD_MAX_INTERVAL_MS).")
+    @Option(name: .customLong("max-interval-ms"), help: "Session expiry after the last connect, ms (default 30000; env HERALD_MAX_INTERVAL_MS).")
     var maxIntervalMilliseconds: Int?
-    @Option(name: .customLong("max-message-bytes"), help: "Largest message, bytes (env HERALD_MAX_MESSAGE_BYTES).")
+    @Option(name: .customLong("max-message-bytes"), help: "Largest message, bytes (default 65536; env HERALD_MAX_MESSAGE_BYTES).")
     var maxMessageBytes: Int?
-    @Option(name: .customLong("max-batch-bytes"), help: "Largest WebSocket message or HTTP body, bytes (env HERALD_MAX_BATCH_BYTES).")
+    @Option(name: .customLong("max-batch-bytes"), help: "Largest WebSocket message or HTTP body, bytes (default 1048576; env HERALD_MAX_BATCH_BYTES).")
     var maxBatchBytes: Int?
-    @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (env HERALD_MAX_PENDING_BYTES).")
+    @Option(name: .customLong("max-pending-bytes"), help: "Queued bytes per session before it is a slow consumer (default 1048576; env HERALD_MAX_PENDING_BYTES).")
     var maxPendingBytes: Int?
-    @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 503 (env HERALD_MAX_LOGGED_CHANNELS).")
+    @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 503 (default 100000; env HERALD_MAX_LOGGED_CHANNELS).")
     var maxLoggedChannels: Int?
-    @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (env HERALD_THREADS).")
+    @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (default 0; env HERALD_THREADS).")
     var threads: Int?
 
     func run() async throws {

@@ -1,0 +1,47 @@
+import Foundation
+import HeraldAdmin
+import HeraldCore
+import HeraldServer
+import Testing
+
+/// `herald serve --help` names each flag's default and environment twin; the defaults it
+/// states are the ones the code uses.
+@Suite struct ServeHelpTests {
+    @Test func helpStatesTheDefaultsInForce() async throws {
+        let (status, output) = try await ChildProcess.run(CrashTests.heraldBinary, ["serve", "--help"])
+        #expect(status == 0)
+        // ArgumentParser wraps long lines: compare with the whitespace folded.
+        let help = output.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let broker = BrokerConfiguration()
+        let server = ServerConfiguration()
+        let admin = AdminConfiguration()
+        let expected: [(flag: String, value: String, env: String)] = [
+            ("--host", server.host, "HERALD_HOST"),
+            ("--port", String(server.port), "HERALD_PORT"),
+            ("--path", server.path, "HERALD_PATH"),
+            ("--admin-host", admin.host, "HERALD_ADMIN_HOST"),
+            ("--admin-port", String(admin.port), "HERALD_ADMIN_PORT"),
+            ("--connect-timeout-ms", String(broker.connectTimeoutMilliseconds), "HERALD_CONNECT_TIMEOUT_MS"),
+            ("--max-interval-ms", String(broker.maxIntervalMilliseconds), "HERALD_MAX_INTERVAL_MS"),
+            ("--max-message-bytes", String(broker.maxMessageBytes), "HERALD_MAX_MESSAGE_BYTES"),
+            ("--max-batch-bytes", String(broker.maxBatchBytes), "HERALD_MAX_BATCH_BYTES"),
+            ("--max-pending-bytes", String(broker.maxPendingBytesPerSession), "HERALD_MAX_PENDING_BYTES"),
+            ("--max-logged-channels", String(broker.maxLoggedChannels), "HERALD_MAX_LOGGED_CHANNELS"),
+            ("--allowed-origins", server.allowedOrigins.joined(separator: ","), "HERALD_ALLOWED_ORIGINS"),
+            ("--data-dir", "./herald-data", "HERALD_DATA_DIR"),
+            ("--log-level", "info", "HERALD_LOG_LEVEL"),
+            ("--threads", "0", "HERALD_THREADS"),
+        ]
+        for (flag, value, env) in expected {
+            // From the flag to the next flag: its own help text.
+            guard let start = help.range(of: flag + " <") else {
+                Issue.record("\(flag) is missing from the help")
+                continue
+            }
+            let rest = help[start.upperBound...]
+            let text = rest[..<(rest.range(of: " --")?.lowerBound ?? rest.endIndex)]
+            #expect(text.contains("default \(value);"), "\(flag): \(text)")
+            #expect(text.contains("env \(env)"), "\(flag): \(text)")
+        }
+    }
+}
