@@ -14,11 +14,13 @@ struct AdminRoutes: Sendable {
     let dataPlane: AdminDataPlane
     let started = ContinuousClock.now
     let rates = RateSampler()
+    let metrics: AdminMetrics
 
     func add(to router: Router<BasicRequestContext>) {
         route(router, "/v1/health", get: { _, _ in AdminJSON.response(.object(JSONObject([("status", .string("ok"))]))) })
         route(router, "/v1/ready", get: { _, _ in try ready() })
         route(router, "/v1/stats", get: { _, _ in stats() })
+        route(router, "/metrics", get: { _, _ in prometheus() })
         route(router, "/v1/publish", post: { request, _ in try await publish(request) })
         route(router, "/v1/channels", get: { request, _ in try channels(request) })
         route(router, "/v1/channels/**", get: { _, context in try channel(context) })
@@ -31,7 +33,7 @@ struct AdminRoutes: Sendable {
     /// The methods `path` serves, or nil if it is not an endpoint.
     static func allowedMethods(_ path: String) -> String? {
         switch path {
-        case "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients": return "GET"
+        case "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients", "/metrics": return "GET"
         case "/v1/publish": return "POST"
         default: break
         }
@@ -91,6 +93,14 @@ struct AdminRoutes: Sendable {
             ("store", .object(JSONObject([("writes", .int(s.storeWrites)), ("commits", .int(s.storeCommits)), ("failures", .int(s.storeFailures))]))),
         ])
         return AdminJSON.response(.object(body))
+    }
+
+    func prometheus() -> Response {
+        let uptime = ContinuousClock.now - started
+        let text = metrics.scrape(broker: broker, connections: dataPlane.connections(), uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18)
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
     }
 
     // MARK: Publish

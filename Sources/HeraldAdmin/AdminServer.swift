@@ -3,6 +3,7 @@ import Hummingbird
 public import Logging
 public import NIOCore
 public import NIOPosix
+public import Prometheus
 public import ServiceLifecycle
 
 /// The admin HTTP API (REST, JSON) on its own listener, as a `Service` in the same
@@ -18,6 +19,7 @@ public struct AdminServer: Service {
         configuration: AdminConfiguration = .init(),
         dataPlane: AdminDataPlane,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        metrics registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(),
         logger: Logger,
         onListening: (@Sendable (SocketAddress) -> Void)? = nil
     ) throws {
@@ -31,7 +33,7 @@ public struct AdminServer: Service {
         } else {
             router.add(middleware: LoopbackGuardMiddleware())
         }
-        AdminRoutes(broker: broker, configuration: configuration, dataPlane: dataPlane).add(to: router)
+        AdminRoutes(broker: broker, configuration: configuration, dataPlane: dataPlane, metrics: AdminMetrics(registry: registry)).add(to: router)
         self.application = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),

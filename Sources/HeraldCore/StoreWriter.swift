@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import Synchronization
 
 /// Writes behind the hot path: publishes append to a queue under a short lock, and one task
@@ -27,6 +28,10 @@ final class StoreWriter: Sendable {
     let commits = Atomic<Int>(0)
     let committedWrites = Atomic<Int>(0)
     let failures = Atomic<Int>(0)
+    /// Through swift-metrics, for whatever backend the process bootstrapped (the executable:
+    /// Prometheus): how long each commit takes, and how many writes it carries.
+    let commitDuration = Metrics.Timer(label: "herald_store_commit_duration_seconds")
+    let commitSize = Recorder(label: "herald_store_commit_writes", aggregate: true)
 
     init(store: any MessageStore, logger: Logger) {
         self.store = store
@@ -117,7 +122,10 @@ final class StoreWriter: Sendable {
             if writes.isEmpty && completions.isEmpty { return }
             var ok = true
             do {
+                let started = ContinuousClock.now
                 try await store.write(writes)
+                commitDuration.record(duration: ContinuousClock.now - started)
+                commitSize.record(writes.count)
                 commits.add(1, ordering: .relaxed)
                 committedWrites.add(writes.count, ordering: .relaxed)
             } catch {

@@ -6,6 +6,8 @@ import HeraldCore
 import HeraldSQLite
 import HeraldServer
 import Logging
+import Metrics
+import Prometheus
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
@@ -68,6 +70,10 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "herald")
+        // Only the executable bootstraps metrics: what the libraries record through
+        // swift-metrics lands in the registry that the admin API's /metrics serves.
+        let metrics = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
 
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         // fsync every commit only when a channel asks for durable acknowledgements.
@@ -90,6 +96,7 @@ struct Serve: AsyncParsableCommand {
             configuration: configuration.admin,
             dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
             eventLoopGroup: eventLoops,
+            metrics: metrics,
             logger: logger,
             onListening: { startup.adminBound($0) }
         )

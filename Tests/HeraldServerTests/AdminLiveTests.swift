@@ -162,6 +162,35 @@ import Testing
         }
     }
 
+    @Test func metricsAreInPrometheusTextFormatAndCountWhatHappened() async throws {
+        try await withAdmin { admin in
+            #expect(try await admin.request("GET", "/metrics", token: nil).status == 401)
+            let webSocket = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await webSocket.start()
+            _ = try await webSocket.subscribe("/a")
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":1}"#)
+            _ = try await webSocket.waitForEvents(1)
+            let first = try await admin.request("GET", "/metrics")
+            #expect(first.status == 200)
+            #expect(first.response.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = first.response.text
+            #expect(text.contains("# TYPE herald_messages_published_total counter"), "\(text)")
+            #expect(text.contains("herald_messages_published_total 1\n"), "\(text)")
+            #expect(text.contains("herald_messages_delivered_total 1\n"), "\(text)")
+            #expect(text.contains(#"herald_connections{transport="websocket"} 1.0"#), "\(text)")
+            #expect(text.contains("herald_sessions 1.0"), "\(text)")
+            #expect(text.contains("process_resident_memory_bytes "), "\(text)")
+            #expect(!text.contains("/a"), "no channel names in labels")
+
+            // Counters grow by what happened since the last scrape, not by the totals again.
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/a","data":2}"#)
+            _ = try await webSocket.waitForEvents(2)
+            let second = try await admin.request("GET", "/metrics").response.text
+            #expect(second.contains("herald_messages_published_total 2\n"), "\(second)")
+            await webSocket.stop()
+        }
+    }
+
     @Test func clientsArePagedFilteredDescribedAndKicked() async throws {
         try await withAdmin { admin in
             var clients: [BayeuxTestClient] = []

@@ -1,0 +1,69 @@
+import HeraldCore
+import Prometheus
+import Synchronization
+
+/// `GET /metrics`: the broker's counters in Prometheus's text format, with what the process
+/// recorded through swift-metrics (the store's commit latency) in the same registry.
+///
+/// The broker counts in plain atomics on the hot path; at each scrape they are carried into
+/// Prometheus counters (by the growth since the last scrape) and gauges. Names follow
+/// Prometheus's conventions (base units, `_total` on counters); labels stay low-cardinality:
+/// a transport or a reason, never a channel or a client.
+final class AdminMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+    private let state: Mutex<State>
+
+    private struct State {
+        /// The counters' values at the last scrape.
+        var last: [String: Int] = [:]
+    }
+
+    private let counters: [(name: String, help: String, value: @Sendable (Broker.Statistics) -> Int)] = [
+        ("messages_published", "Messages published, by clients, services and the admin API.", { $0.published }),
+        ("messages_delivered", "Messages queued for subscribers (one per subscriber).", { $0.delivered }),
+        ("messages_dropped", "Pending messages replaced (conflate) or dropped (dropOldest) for slow subscribers.", { $0.dropped }),
+        ("slow_consumer_disconnects", "Sessions ended because too much was waiting for them.", { $0.slowConsumers }),
+        ("sessions_opened", "Successful handshakes.", { $0.sessionsOpened }),
+        ("sessions_closed", "Sessions ended, for any reason.", { $0.sessionsClosed }),
+        ("sessions_expired", "Sessions ended because their client stopped connecting.", { $0.sessionsExpired }),
+        ("errors", "Replies with successful: false.", { $0.errors }),
+        ("store_writes", "Writes committed to the message store.", { $0.storeWrites }),
+        ("store_commits", "Commits to the message store (each holds many writes).", { $0.storeCommits }),
+        ("store_failures", "Commits to the message store that failed.", { $0.storeFailures }),
+    ]
+
+    /// `herald_<name>[_<unit>]`.
+    static func name(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "herald", metricName: name, unitName: unit, helpText: help)
+    }
+
+    init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        self.state = Mutex(State())
+    }
+
+    /// The metrics, as of now.
+    func scrape(broker: Broker, connections: [String: Int], uptimeSeconds: Double) -> [UInt8] {
+        let stats = broker.statistics
+        state.withLock { state in
+            for counter in counters {
+                let value = counter.value(stats)
+                let grown = value - (state.last[counter.name] ?? 0)
+                let metric = registry.makeCounter(descriptor: Self.name(counter.name, unit: "total", help: counter.help))
+                if grown > 0 { metric.increment(by: Int64(grown)) }
+                state.last[counter.name] = value
+            }
+        }
+        for (transport, count) in connections {
+            registry.makeGauge(descriptor: Self.name("connections", help: "Open connections, by transport."), labels: [("transport", transport)]).set(Double(count))
+        }
+        registry.makeGauge(descriptor: Self.name("sessions", help: "Sessions (Bayeux clients).")).set(Double(stats.sessions))
+        registry.makeGauge(descriptor: Self.name("subscriptions", help: "Subscriptions, over all sessions.")).set(Double(stats.subscriptions))
+        registry.makeGauge(descriptor: Self.name("logged_channels", help: "Channels with a retained value or history.")).set(Double(stats.loggedChannels))
+        registry.makeGauge(descriptor: Self.name("uptime", unit: "seconds", help: "Seconds since the admin API started.")).set(uptimeSeconds)
+        if let rss = ProcessMemory.residentBytes() {
+            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "process", metricName: "resident_memory", unitName: "bytes", helpText: "Resident memory size in bytes.")).set(Double(rss))
+        }
+        return registry.emitToBuffer()
+    }
+}
