@@ -28,6 +28,8 @@ struct AdminRoutes: Sendable {
         route(router, "/v1/retained/**", delete: { _, context in try clearRetained(context) })
         route(router, "/v1/clients", get: { request, _ in try clients(request) })
         route(router, "/v1/clients/:clientId", get: { _, context in try client(context) }, delete: { request, context in try kick(request, context) })
+        route(router, "/v1/clients/:clientId/subscriptions", post: { request, context in try await subscribe(request, context) })
+        route(router, "/v1/clients/:clientId/subscriptions/**", delete: { _, context in try unsubscribe(context) })
     }
 
     /// The methods `path` serves, or nil if it is not an endpoint.
@@ -41,7 +43,12 @@ struct AdminRoutes: Sendable {
         if rest("/v1/channels/") != nil { return "GET" }
         if rest("/v1/history/") != nil { return "GET, DELETE" }
         if rest("/v1/retained/") != nil { return "DELETE" }
-        if let id = rest("/v1/clients/"), !id.contains("/") { return "GET, DELETE" }
+        if let id = rest("/v1/clients/") {
+            let parts = id.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+            if parts.count == 1 { return "GET, DELETE" }
+            if parts.count == 2, parts[1] == "subscriptions" { return "POST" }
+            if parts.count == 3, parts[1] == "subscriptions", !parts[2].isEmpty { return "DELETE" }
+        }
         return nil
     }
 
@@ -310,6 +317,31 @@ struct AdminRoutes: Sendable {
         let reason = CloseReason.kicked(request.uri.queryParameters["reason"].map(String.init) ?? "kicked")
         broker.removeSession(session, reason: reason)
         return AdminJSON.response(.object(JSONObject([("clientId", .string(session.id)), ("disconnected", .bool(true)), ("reason", .string(reason.name))])))
+    }
+
+    /// `{"channel": PATTERN}`: subscribes the client from the server side (live messages only).
+    func subscribe(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let session = try session(context)
+        let body = try await AdminJSON.object(of: request, maxBytes: configuration.maxBodyBytes)
+        if let unknown = Set(body.members.map(\.key)).subtracting(["channel"]).first { throw AdminError.badRequest("unknown field '\(unknown)' (known: channel)") }
+        guard let text = body["channel"]?.stringValue else { throw AdminError.badRequest("channel is required (a channel or pattern)") }
+        guard let pattern = ChannelPattern(text) else { throw AdminError.badRequest("channel: invalid channel pattern '\(text)'") }
+        if let error = broker.subscribeFromServer(session, to: pattern) {
+            let status: HTTPResponse.Status = error.code == 403 ? .forbidden : (error.code == 402 ? .notFound : .conflict)
+            throw AdminError(status, code: String(error.code), message: error.description)
+        }
+        return AdminJSON.response(.object(Self.describe(session)))
+    }
+
+    func unsubscribe(_ context: BasicRequestContext) throws -> Response {
+        let session = try session(context)
+        let raw = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        let text = raw.removingPercentEncoding ?? raw
+        guard let pattern = ChannelPattern(text) else { throw AdminError.badRequest("invalid channel pattern '\(text)'") }
+        guard broker.unsubscribeFromServer(session, from: pattern) else {
+            throw AdminError.notFound("client '\(session.id)' has no subscription to '\(text)'")
+        }
+        return AdminJSON.response(.object(Self.describe(session)))
     }
 
     func session(_ context: BasicRequestContext) throws -> Session {

@@ -187,3 +187,23 @@ extension Broker {
         }
     }
 }
+
+extension Broker {
+    /// Subscribes `session` to `pattern` from the server side (the admin API): live messages
+    /// from now on, without the retained values or replay a client's own subscribe gets. The
+    /// client is not told; whether it shows the messages is up to its library.
+    package func subscribeFromServer(_ session: Session, to pattern: ChannelPattern) -> BayeuxError? {
+        if pattern.isMeta { return .forbiddenChannel(pattern.rawValue) }
+        if pattern.isService { return .forbiddenChannel(pattern.rawValue) }
+        guard apply([pattern], to: session, subscribing: true) else {
+            return session.isClosed ? .unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
+        }
+        return nil
+    }
+
+    /// Removes `session`'s subscription to `pattern`. False if it had none.
+    package func unsubscribeFromServer(_ session: Session, from pattern: ChannelPattern) -> Bool {
+        guard session.subscriptions.contains(pattern.rawValue) else { return false }
+        return apply([pattern], to: session, subscribing: false)
+    }
+}

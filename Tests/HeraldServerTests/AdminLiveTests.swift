@@ -191,6 +191,33 @@ import Testing
         }
     }
 
+    @Test func serverSideSubscriptionsDeliverLiveMessagesUntilRemoved() async throws {
+        try await withAdmin { admin in
+            let client = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+            try await client.start()
+            let id = await client.clientId
+            let added = try await admin.request("POST", "/v1/clients/\(id)/subscriptions", body: #"{"channel":"/news/*"}"#)
+            #expect(added.status == 200)
+            #expect(added.json?["subscriptions"] == .array([.string("/news/*")]))
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/news/a","data":1}"#)
+            let events = try await client.waitForEvents(1)
+            #expect(events.first?["channel"] == .string("/news/a"))
+
+            #expect(try await admin.request("POST", "/v1/clients/\(id)/subscriptions", body: #"{"channel":"/meta/connect"}"#).status == 403)
+            #expect(try await admin.request("POST", "/v1/clients/\(id)/subscriptions", body: #"{"channel":"news"}"#).status == 400)
+            #expect(try await admin.request("POST", "/v1/clients/nobody/subscriptions", body: #"{"channel":"/news/*"}"#).status == 404)
+            #expect(try await admin.request("DELETE", "/v1/clients/\(id)/subscriptions/sports/*").status == 404)
+
+            let removed = try await admin.request("DELETE", "/v1/clients/\(id)/subscriptions/news/*")
+            #expect(removed.status == 200)
+            #expect(removed.json?["subscriptions"] == .array([]))
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/news/b","data":2}"#)
+            _ = try await admin.request("POST", "/v1/publish", body: #"{"channel":"/probe","data":3}"#)
+            #expect(admin.live.broker.statistics.delivered == 1)
+            await client.stop()
+        }
+    }
+
     @Test func clientsArePagedFilteredDescribedAndKicked() async throws {
         try await withAdmin { admin in
             var clients: [BayeuxTestClient] = []
