@@ -148,7 +148,7 @@ struct AdminRoutes: Sendable {
             }
         }
         guard targets.count <= configuration.maxMessagesPerPublish else {
-            throw AdminError(.contentTooLarge, code: "too_many_messages", message: "more than \(configuration.maxMessagesPerPublish) messages in one publish")
+            throw AdminError(.badRequest, code: "too_many_messages", message: "more than \(configuration.maxMessagesPerPublish) messages in one publish")
         }
         var results: [JSONValue] = []
         for (name, data) in targets {
