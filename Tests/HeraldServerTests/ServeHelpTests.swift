@@ -44,4 +44,28 @@ import Testing
             #expect(text.contains("env \(env)"), "\(flag): \(text)")
         }
     }
+
+    /// `herald health` exits 0 while a broker answers on the admin port, and 1 once it is gone.
+    @Test func healthAnswersForARunningBrokerOnly() async throws {
+        let directory = NSTemporaryDirectory() + "herald-health-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = Process()
+        process.executableURL = CrashTests.heraldBinary
+        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", directory, "--log-level", "error"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let line = try await ChildProcess.offThePool { () -> String in
+            var bytes: [UInt8] = []
+            while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        let port = try #require(line.firstMatch(of: /admin=http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }, "\(line)")
+        let (up, upOutput) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
+        #expect(up == 0, "\(upOutput)")
+        process.terminate()
+        process.waitUntilExit()
+        let (down, _) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
+        #expect(down == 1)
+    }
 }

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import HeraldConfiguration
+import NIOCore
+import NIOPosix
+
+/// `herald health`: asks a running broker's admin API for `/v1/health` and exits 0 if it
+/// answers 200, 1 otherwise. It reads the admin address as `herald serve` does (flags, then
+/// `HERALD_ADMIN_HOST`/`HERALD_ADMIN_PORT`, then the defaults), so a container's
+/// `HEALTHCHECK` needs no curl and no extra settings.
+struct Health: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check that a running broker answers (exit 0) or not (exit 1).")
+
+    @Option(name: .customLong("admin-host"), help: "Admin API address (default 127.0.0.1; env HERALD_ADMIN_HOST); 0.0.0.0 and :: mean this machine.")
+    var adminHost: String?
+    @Option(name: .customLong("admin-port"), help: "Admin API port (default 8081; env HERALD_ADMIN_PORT).")
+    var adminPort: Int?
+    @Option(name: .customLong("timeout-ms"), help: "How long to wait for the answer, ms (default 2000).")
+    var timeoutMilliseconds: Int = 2000
+
+    func run() async throws {
+        var environment = ProcessInfo.processInfo.environment
+        // Only the address matters here: a token is not needed for /v1/health.
+        environment["HERALD_ADMIN_HOST"] = "127.0.0.1"
+        let settings = try HeraldConfiguration(overrides: .init(adminPort: adminPort), environment: environment)
+        var host = adminHost ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_HOST"] ?? "127.0.0.1"
+        if host == "0.0.0.0" { host = "127.0.0.1" }
+        if host == "::" || host == "[::]" { host = "::1" }
+        let status: Int?
+        do {
+            status = try await Self.status(host: host, port: settings.admin.port, timeout: .milliseconds(Int64(timeoutMilliseconds)))
+        } catch {
+            FileHandle.standardError.write(Data("herald health: \(error)\n".utf8))
+            status = nil
+        }
+        guard status == 200 else {
+            FileHandle.standardError.write(Data("herald health: http://\(host):\(settings.admin.port)/v1/health answered \(status.map(String.init) ?? "nothing")\n".utf8))
+            throw ExitCode(1)
+        }
+        print("ok")
+    }
+
+    /// The status code of `GET /v1/health`, over a plain HTTP/1.1 connection.
+    static func status(host: String, port: Int, timeout: TimeAmount) async throws -> Int? {
+        let group = MultiThreadedEventLoopGroup.singleton
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(timeout)
+            .connect(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return try await withThrowingTaskGroup(of: Int?.self) { group in
+            group.addTask {
+                try await channel.executeThenClose { inbound, outbound in
+                    try await outbound.write(ByteBuffer(string: "GET /v1/health HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"))
+                    var response = ByteBuffer()
+                    for try await var chunk in inbound {
+                        response.writeBuffer(&chunk)
+                        // "HTTP/1.1 200 OK\r\n…" (in a String, "\r\n" is one Character).
+                        if let text = response.getString(at: 0, length: response.readableBytes), let end = text.firstIndex(where: \.isNewline) {
+                            return text[..<end].split(separator: " ").dropFirst().first.flatMap { Int($0) }
+                        }
+                    }
+                    return nil
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .nanoseconds(timeout.nanoseconds))
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+}
