@@ -31,7 +31,7 @@ taskset -c 1 wrk -t1 -c4 -d10s -s "$WORK/single.lua" "$A/v1/publish" | grep -E "
 echo "== batches of 100, 4 connections, 10 s (messages/s = requests/s x 100)"
 taskset -c 1 wrk -t1 -c4 -d10s -s "$WORK/batch.lua" "$A/v1/publish" | grep -E "Requests/sec|Latency|requests in"
 echo "== /v1/stats and /v1/channels latency (200 requests each, 10/s) while 1,000 WebSocket subscribers take a fan-out"
-taskset -c 1 "$HARNESS/bin/wsbench" --scenario fanout --proto bayeux --url ws://127.0.0.1:19410/bayeux --duration 25 --warmup 1 --pid "$SERVER" >"$WORK/fanout.json" 2>/dev/null &
+taskset -c 1 "$HARNESS/bin/wsbench" --scenario fanout --proto bayeux --url ws://127.0.0.1:19410/bayeux --duration 50 --warmup 1 --pid "$SERVER" >"$WORK/fanout.json" 2>/dev/null &
 GEN=$!
 sleep 4
 for path in /v1/stats "/v1/channels?limit=100"; do

@@ -91,11 +91,13 @@ struct Serve: AsyncParsableCommand {
         let server = HeraldServer(broker: broker, configuration: configuration.server, eventLoopGroup: eventLoops, logger: logger) { address in
             startup.dataBound(address)
         }
+        // The admin API on a thread of its own: an operator's request must not wait behind a
+        // saturated fan-out's event-loop ticks (the kernel then shares the CPU between them).
         let admin = try AdminServer(
             broker: broker,
             configuration: configuration.admin,
             dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
-            eventLoopGroup: eventLoops,
+            eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1),
             metrics: metrics,
             logger: logger,
             onListening: { startup.adminBound($0) }
