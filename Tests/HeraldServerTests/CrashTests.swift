@@ -28,11 +28,7 @@ import Testing
             process.standardOutput = output
             try process.run()
             // "herald listening data=http://127.0.0.1:PORT/bayeux admin=http://127.0.0.1:PORT"
-            let line = try await ChildProcess.offThePool { () -> String in
-                var bytes: [UInt8] = []
-                while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { bytes.append(byte) }
-                return String(decoding: bytes, as: UTF8.self)
-            }
+            let line = try await ChildProcess.firstLine(of: output)
             guard let match = line.firstMatch(of: /data=http:\/\/127\.0\.0\.1:(\d+)\//), let port = Int(match.1) else {
                 process.terminate()
                 throw BayeuxTestClient.Failure(description: "no listening line: \(line)")

@@ -55,11 +55,7 @@ import Testing
         let output = Pipe()
         process.standardOutput = output
         try process.run()
-        let line = try await ChildProcess.offThePool { () -> String in
-            var bytes: [UInt8] = []
-            while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { bytes.append(byte) }
-            return String(decoding: bytes, as: UTF8.self)
-        }
+        let line = try await ChildProcess.firstLine(of: output)
         let port = try #require(line.firstMatch(of: /admin=http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }, "\(line)")
         let (up, upOutput) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
         #expect(up == 0, "\(upOutput)")

@@ -17,6 +17,15 @@ enum ChildProcess {
         }
     }
 
+    /// The first line a child writes to `pipe` (its start-up line), without the newline.
+    static func firstLine(of pipe: Pipe) async throws -> String {
+        try await offThePool { () -> String in
+            var bytes: [UInt8] = []
+            while let byte = try pipe.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { bytes.append(byte) }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
     /// Runs blocking work (pipe reads, waits for a child's exit) on a thread of its own.
     /// `Task.detached` is not enough: it runs on Swift's cooperative pool, which has one thread
     /// per core, and a few children read that way stall every other test for seconds.
