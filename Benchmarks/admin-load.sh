@@ -10,7 +10,8 @@ set -euo pipefail
 BIN=${1:-.build/release/herald}
 HARNESS=${2:-/tmp/herald-bench}
 DATA=$(mktemp -d); WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA" "$WORK"' EXIT
+SERVER=""; GEN=""
+trap 'kill $SERVER $GEN 2>/dev/null || true; rm -rf "$DATA" "$WORK"' EXIT
 HERALD_ADMIN_TOKEN=bench taskset -c 0 "$BIN" serve --host 127.0.0.1 --port 19410 --admin-port 19411 --data-dir "$DATA" --log-level error >/dev/null 2>&1 &
 SERVER=$!
 sleep 1

@@ -44,8 +44,9 @@ final class AdminMetrics: Sendable {
 
     /// The metrics, as of now.
     func scrape(broker: Broker, connections: [String: Int], uptimeSeconds: Double) -> [UInt8] {
-        let stats = broker.statistics
-        state.withLock { state in
+        // Read under the lock: two scrapes at once must not carry the same growth twice.
+        let stats = state.withLock { state -> Broker.Statistics in
+            let stats = broker.statistics
             for counter in counters {
                 let value = counter.value(stats)
                 let grown = value - (state.last[counter.name] ?? 0)
@@ -53,6 +54,7 @@ final class AdminMetrics: Sendable {
                 if grown > 0 { metric.increment(by: Int64(grown)) }
                 state.last[counter.name] = value
             }
+            return stats
         }
         for (transport, count) in connections {
             registry.makeGauge(descriptor: Self.name("connections", help: "Open connections, by transport."), labels: [("transport", transport)]).set(Double(count))
@@ -62,7 +64,9 @@ final class AdminMetrics: Sendable {
         registry.makeGauge(descriptor: Self.name("logged_channels", help: "Channels with a retained value or history.")).set(Double(stats.loggedChannels))
         registry.makeGauge(descriptor: Self.name("uptime", unit: "seconds", help: "Seconds since the admin API started.")).set(uptimeSeconds)
         if let rss = ProcessMemory.residentBytes() {
-            registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "process", metricName: "resident_memory", unitName: "bytes", helpText: "Resident memory size in bytes.")).set(Double(rss))
+            // Not `process_resident_memory_bytes`: swift-system-metrics registers that name, with
+            // other help text, in a service that embeds Herald and runs it on the same registry.
+            registry.makeGauge(descriptor: Self.name("resident_memory", unit: "bytes", help: "Resident memory of the process, in bytes.")).set(Double(rss))
         }
         return registry.emitToBuffer()
     }

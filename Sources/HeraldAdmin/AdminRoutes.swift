@@ -197,10 +197,11 @@ struct AdminRoutes: Sendable {
             guard let parsed = ChannelPattern(String(text)) else { throw AdminError.badRequest("pattern: invalid channel pattern '\(text)'") }
             pattern = parsed
         }
-        let (page, more) = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit)
+        let (page, more, last) = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit)
         return AdminJSON.response(.object(JSONObject.compact([
             ("channels", .array(page.map { .object(Self.describe($0, detail: false)) })),
-            ("nextCursor", more ? page.last.map { .string($0.name) } : nil),
+            // The last name looked at, even if its channel went away meanwhile.
+            ("nextCursor", more ? last.map { .string($0) } : nil),
         ])))
     }
 
@@ -326,9 +327,11 @@ struct AdminRoutes: Sendable {
         if let unknown = Set(body.members.map(\.key)).subtracting(["channel"]).first { throw AdminError.badRequest("unknown field '\(unknown)' (known: channel)") }
         guard let text = body["channel"]?.stringValue else { throw AdminError.badRequest("channel is required (a channel or pattern)") }
         guard let pattern = ChannelPattern(text) else { throw AdminError.badRequest("channel: invalid channel pattern '\(text)'") }
-        if let error = broker.subscribeFromServer(session, to: pattern) {
-            let status: HTTPResponse.Status = error.code == 403 ? .forbidden : (error.code == 402 ? .notFound : .conflict)
-            throw AdminError(status, code: String(error.code), message: error.description)
+        switch broker.subscribeFromServer(session, to: pattern) {
+        case nil: break
+        case .forbidden(let error)?: throw AdminError(.forbidden, code: "forbidden_channel", message: error.description)
+        case .unknownClient(let error)?: throw AdminError(.notFound, code: "not_found", message: error.description)
+        case .tooMany(let error)?: throw AdminError(.conflict, code: "too_many_subscriptions", message: error.description)
         }
         return AdminJSON.response(.object(Self.describe(session)))
     }

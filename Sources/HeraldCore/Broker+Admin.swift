@@ -129,14 +129,14 @@ extension Broker {
     /// name), at most `limit`; with `pattern`, only those it matches. `more` says whether
     /// names follow the page (a channel that went away meanwhile is left out of the page
     /// without ending the listing).
-    package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> (channels: [ChannelInfo], more: Bool) {
+    package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> (channels: [ChannelInfo], more: Bool, last: String?) {
         let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
         let subscribed = index.withLock { $0.literalChannels() }
         let names = Set(logged).union(subscribed).filter { name in
             (cursor == nil || name > cursor!) && (pattern == nil || ChannelName(name).map { pattern!.matches($0) } == true)
         }.sorted()
         let page = names.prefix(max(0, limit))
-        return (page.compactMap { ChannelName($0).flatMap(channel) }, names.count > page.count)
+        return (page.compactMap { ChannelName($0).flatMap(channel) }, names.count > page.count, page.last)
     }
 
     /// One channel, or nil if it has neither a log nor a subscriber.
@@ -192,18 +192,26 @@ extension Broker {
     /// Subscribes `session` to `pattern` from the server side (the admin API): live messages
     /// from now on, without the retained values or replay a client's own subscribe gets. The
     /// client is not told; whether it shows the messages is up to its library.
-    package func subscribeFromServer(_ session: Session, to pattern: ChannelPattern) -> BayeuxError? {
-        if pattern.isMeta { return .forbiddenChannel(pattern.rawValue) }
-        if pattern.isService { return .forbiddenChannel(pattern.rawValue) }
+    package func subscribeFromServer(_ session: Session, to pattern: ChannelPattern) -> ServerSubscribeRefusal? {
+        if pattern.isMeta || pattern.isService { return .forbidden(.forbiddenChannel(pattern.rawValue)) }
         guard apply([pattern], to: session, subscribing: true) else {
-            return session.isClosed ? .unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
+            return session.isClosed ? .unknownClient(.unknownClient) : .tooMany(.tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession))
         }
         return nil
+    }
+
+    /// Why a server-side subscribe was refused, with the Bayeux error a client would get.
+    package enum ServerSubscribeRefusal: Sendable {
+        case forbidden(BayeuxError)
+        case unknownClient(BayeuxError)
+        case tooMany(BayeuxError)
     }
 
     /// Removes `session`'s subscription to `pattern`. False if it had none.
     package func unsubscribeFromServer(_ session: Session, from pattern: ChannelPattern) -> Bool {
         guard session.subscriptions.contains(pattern.rawValue) else { return false }
+        // As a client's own unsubscribe does: its rate limit goes with it.
+        session.setThrottle(pattern, interval: nil)
         return apply([pattern], to: session, subscribing: false)
     }
 }

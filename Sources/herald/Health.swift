@@ -26,6 +26,7 @@ struct Health: AsyncParsableCommand {
         var host = adminHost ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_HOST"] ?? "127.0.0.1"
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host == "::" || host == "[::]" { host = "::1" }
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let status: Int?
         do {
             status = try await Self.status(host: host, port: settings.admin.port, timeout: .milliseconds(Int64(timeoutMilliseconds)))
@@ -51,7 +52,8 @@ struct Health: AsyncParsableCommand {
         return try await withThrowingTaskGroup(of: Int?.self) { group in
             group.addTask {
                 try await channel.executeThenClose { inbound, outbound in
-                    try await outbound.write(ByteBuffer(string: "GET /v1/health HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n\r\n"))
+                    let authority = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+                    try await outbound.write(ByteBuffer(string: "GET /v1/health HTTP/1.1\r\nHost: \(authority)\r\nConnection: close\r\n\r\n"))
                     var response = ByteBuffer()
                     for try await var chunk in inbound {
                         response.writeBuffer(&chunk)

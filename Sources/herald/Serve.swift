@@ -73,7 +73,13 @@ struct Serve: AsyncParsableCommand {
         // Only the executable bootstraps metrics: what the libraries record through
         // swift-metrics lands in the registry that the admin API's /metrics serves.
         let metrics = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics))
+        var factory = PrometheusMetricsFactory(registry: metrics)
+        // Commits take well under a millisecond: buckets from 50 µs.
+        factory.durationHistogramBuckets["herald_store_commit_duration_seconds"] = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
+        ]
+        MetricsSystem.bootstrap(factory)
 
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         // fsync every commit only when a channel asks for durable acknowledgements.
@@ -91,8 +97,9 @@ struct Serve: AsyncParsableCommand {
         let server = HeraldServer(broker: broker, configuration: configuration.server, eventLoopGroup: eventLoops, logger: logger) { address in
             startup.dataBound(address)
         }
-        // The admin API on a thread of its own: an operator's request must not wait behind a
-        // saturated fan-out's event-loop ticks (the kernel then shares the CPU between them).
+        // The admin API's sockets on a thread of its own: an operator's request must not wait
+        // behind a saturated fan-out's event-loop ticks (the kernel then shares the CPU between
+        // them). Its handlers run on Swift's concurrency pool, as Hummingbird's do.
         let admin = try AdminServer(
             broker: broker,
             configuration: configuration.admin,

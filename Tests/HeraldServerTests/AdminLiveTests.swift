@@ -179,7 +179,7 @@ import Testing
             #expect(text.contains("herald_messages_delivered_total 1\n"), "\(text)")
             #expect(text.contains(#"herald_connections{transport="websocket"} 1.0"#), "\(text)")
             #expect(text.contains("herald_sessions 1.0"), "\(text)")
-            #expect(text.contains("process_resident_memory_bytes "), "\(text)")
+            #expect(text.contains("herald_resident_memory_bytes "), "\(text)")
             #expect(!text.contains("/a"), "no channel names in labels")
 
             // Counters grow by what happened since the last scrape, not by the totals again.
@@ -218,6 +218,18 @@ import Testing
         }
     }
 
+    @Test func aServerSideSubscribePastTheLimitIsAConflict() async throws {
+        try await withAdmin(broker: { $0.maxSubscriptionsPerSession = 1 }) { admin in
+            let socket = try await RawBayeuxSocket.connect(port: admin.live.port)
+            #expect(try await admin.request("POST", "/v1/clients/\(socket.clientId)/subscriptions", body: #"{"channel":"/a"}"#).status == 200)
+            let refused = try await admin.request("POST", "/v1/clients/\(socket.clientId)/subscriptions", body: #"{"channel":"/b"}"#)
+            #expect(refused.status == 409)
+            #expect(refused.json?["error"]?["code"] == .string("too_many_subscriptions"))
+            let forbidden = try await admin.request("POST", "/v1/clients/\(socket.clientId)/subscriptions", body: #"{"channel":"/service/x"}"#)
+            #expect(forbidden.status == 403)
+        }
+    }
+
     @Test func clientsArePagedFilteredDescribedAndKicked() async throws {
         try await withAdmin { admin in
             var clients: [BayeuxTestClient] = []
@@ -253,7 +265,6 @@ import Testing
             // The WebSocket client is closed with 4002 and the reason; the long-polling one
             // gets its held connect answered with reconnect: none.
             let kicked = try await admin.request("DELETE", "/v1/clients/\(id)?reason=maintenance")
-            #expect(kicked.status == 200)
             #expect(kicked.status == 200)
             #expect(kicked.json?["reason"] == .string("maintenance"))
             #expect(admin.live.broker.session(id: id) == nil)

@@ -55,12 +55,13 @@ import Testing
         let output = Pipe()
         process.standardOutput = output
         try process.run()
+        defer { if process.isRunning { process.terminate() } }
         let line = try await ChildProcess.firstLine(of: output)
         let port = try #require(line.firstMatch(of: /admin=http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }, "\(line)")
         let (up, upOutput) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
         #expect(up == 0, "\(upOutput)")
         process.terminate()
-        process.waitUntilExit()
+        try await ChildProcess.offThePool { process.waitUntilExit() }
         let (down, _) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
         #expect(down == 1)
     }
