@@ -82,7 +82,7 @@ struct AdminRoutes: Sendable {
         let perSecond = rates.sample(published: s.published, delivered: s.delivered)
         let body = JSONObject.compact([
             ("version", .string(HeraldVersion.current)),
-            ("uptimeSeconds", .number(String(format: "%.3f", Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18))),
+            ("uptimeSeconds", .number(String(format: "%.3f", uptime.seconds))),
             ("rssBytes", ProcessMemory.residentBytes().map { .int($0) }),
             ("connections", .object(JSONObject(connections.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) } + [("total", .int(connections.values.reduce(0, +)))]))),
             ("sessions", .int(s.sessions)),
@@ -104,7 +104,7 @@ struct AdminRoutes: Sendable {
 
     func prometheus() -> Response {
         let uptime = ContinuousClock.now - started
-        let text = metrics.scrape(broker: broker, connections: dataPlane.connections(), uptimeSeconds: Double(uptime.components.seconds) + Double(uptime.components.attoseconds) / 1e18)
+        let text = metrics.scrape(broker: broker, connections: dataPlane.connections(), uptimeSeconds: uptime.seconds)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
@@ -190,14 +190,9 @@ struct AdminRoutes: Sendable {
     }
 
     func channels(_ request: Request) throws -> Response {
-        let query = request.uri.queryParameters
         let limit = try limit(request)
-        var pattern: ChannelPattern?
-        if let text = query["pattern"] {
-            guard let parsed = ChannelPattern(String(text)) else { throw AdminError.badRequest("pattern: invalid channel pattern '\(text)'") }
-            pattern = parsed
-        }
-        let (page, more, last) = broker.channels(matching: pattern, after: query["cursor"].map(String.init), limit: limit)
+        let pattern = try Self.optional(request, "pattern", "channel pattern", ChannelPattern.init)
+        let (page, more, last) = broker.channels(matching: pattern, after: request.uri.queryParameters["cursor"].map(String.init), limit: limit)
         return AdminJSON.response(.object(JSONObject.compact([
             ("channels", .array(page.map { .object(Self.describe($0, detail: false)) })),
             // The last name looked at, even if its channel went away meanwhile.
@@ -240,11 +235,23 @@ struct AdminRoutes: Sendable {
         return AdminJSON.response(.object(JSONObject([("channel", .string(name.rawValue)), ("deleted", .bool(existed))])))
     }
 
-    /// The channel name after the resource prefix (`/v1/channels/stocks/AAPL` → `/stocks/AAPL`).
-    func channelName(_ context: BasicRequestContext) throws -> ChannelName {
-        // The path comes percent-encoded (a space is %20): the name is what it decodes to.
+    /// The channel name or pattern after the resource prefix (`/v1/channels/stocks/AAPL` →
+    /// `/stocks/AAPL`). The path comes percent-encoded (a space is %20): the name is what it
+    /// decodes to.
+    static func pathChannel(_ context: BasicRequestContext) -> String {
         let raw = "/" + context.parameters.getCatchAll().joined(separator: "/")
-        let text = raw.removingPercentEncoding ?? raw
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// `query[key]` parsed by `parse`, nil if absent; 400 naming `what` if it does not parse.
+    static func optional<T>(_ request: Request, _ key: String, _ what: String, _ parse: (String) -> T?) throws -> T? {
+        guard let text = request.uri.queryParameters[Substring(key)].map({ String($0) }) else { return nil }
+        guard let value = parse(text) else { throw AdminError.badRequest("\(key): invalid \(what) '\(text)'") }
+        return value
+    }
+
+    func channelName(_ context: BasicRequestContext) throws -> ChannelName {
+        let text = Self.pathChannel(context)
         guard let name = ChannelName(text) else { throw AdminError.badRequest("invalid channel name '\(text)' (an absolute name such as /stocks/AAPL, without wildcards)") }
         return name
     }
@@ -290,14 +297,9 @@ struct AdminRoutes: Sendable {
     // MARK: Clients
 
     func clients(_ request: Request) throws -> Response {
-        let query = request.uri.queryParameters
         let limit = try limit(request)
-        var channel: ChannelName?
-        if let text = query["channel"] {
-            guard let name = ChannelName(String(text)) else { throw AdminError.badRequest("channel: invalid channel name '\(text)'") }
-            channel = name
-        }
-        let cursor = query["cursor"].map(String.init)
+        let channel = try Self.optional(request, "channel", "channel name", ChannelName.init)
+        let cursor = request.uri.queryParameters["cursor"].map(String.init)
         let page = broker.sessions(after: cursor, limit: limit + 1, receiving: channel)
         let shown = page.prefix(limit)
         let body = JSONObject.compact([
@@ -338,8 +340,7 @@ struct AdminRoutes: Sendable {
 
     func unsubscribe(_ context: BasicRequestContext) throws -> Response {
         let session = try session(context)
-        let raw = "/" + context.parameters.getCatchAll().joined(separator: "/")
-        let text = raw.removingPercentEncoding ?? raw
+        let text = Self.pathChannel(context)
         guard let pattern = ChannelPattern(text) else { throw AdminError.badRequest("invalid channel pattern '\(text)'") }
         guard broker.unsubscribeFromServer(session, from: pattern) else {
             throw AdminError.notFound("client '\(session.id)' has no subscription to '\(text)'")
@@ -379,7 +380,7 @@ final class RateSampler: Sendable {
             let now = ContinuousClock.now
             let elapsed = now - s.at
             guard elapsed >= .seconds(1) else { return s.rates }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.seconds
             s.rates = (Double(published - s.published) / seconds, Double(delivered - s.delivered) / seconds)
             s = Sample(at: now, published: published, delivered: delivered, rates: s.rates)
             return s.rates
@@ -395,4 +396,9 @@ enum ProcessMemory {
         guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
         return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
     }
+}
+
+extension Duration {
+    /// The duration in seconds, as a `Double`.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

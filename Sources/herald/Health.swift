@@ -19,11 +19,11 @@ struct Health: AsyncParsableCommand {
     var timeoutMilliseconds: Int = 2000
 
     func run() async throws {
-        var environment = ProcessInfo.processInfo.environment
-        // Only the address matters here: a token is not needed for /v1/health.
-        environment["HERALD_ADMIN_HOST"] = "127.0.0.1"
-        let settings = try HeraldConfiguration(overrides: .init(adminPort: adminPort), environment: environment)
-        var host = adminHost ?? ProcessInfo.processInfo.environment["HERALD_ADMIN_HOST"] ?? "127.0.0.1"
+        let environment = ProcessInfo.processInfo.environment
+        // The port as `serve` resolves it. The host is given as loopback: /v1/health needs no
+        // token, so the rule that a non-loopback admin host needs one does not apply here.
+        let settings = try HeraldConfiguration(overrides: .init(adminHost: "127.0.0.1", adminPort: adminPort), environment: environment)
+        var host = adminHost ?? environment["HERALD_ADMIN_HOST"] ?? "127.0.0.1"
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host == "::" || host == "[::]" { host = "::1" }
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
