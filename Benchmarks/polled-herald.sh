@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts herald as `compare` expects (the launcher becomes the server: exec), with a poller
-# that reads /v1/stats, /v1/channels and /v1/clients once a second, as a dashboard would, for
+# that reads what the dashboard (GET /) reads once a second: /v1/stats, the ten busiest
+# channels and the first 50 clients, for
 # as long as the server runs. Used to measure what an operator's polling costs the data plane:
 #
 #   compare --targets herald=bayeux:ws://127.0.0.1:19401/bayeux,polled=bayeux:ws://127.0.0.1:19402/bayeux \
@@ -13,7 +14,7 @@ SERVER=$$
 (
   sleep 1
   while kill -0 "$SERVER" 2>/dev/null; do
-    for path in /v1/stats "/v1/channels?limit=20" "/v1/clients?limit=20"; do
+    for path in /v1/stats "/v1/channels?sort=subscribers&limit=10" "/v1/clients?limit=50"; do
       curl -s -o /dev/null "http://127.0.0.1:$ADMIN_PORT$path" || true
     done
     sleep 1

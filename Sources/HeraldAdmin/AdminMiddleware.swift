@@ -1,11 +1,12 @@
 import HTTPTypes
 import Hummingbird
 
-/// Checks the bearer token on every request but the probes (`/v1/health`, `/v1/ready`),
-/// comparing in constant time. The token is never logged.
+/// Checks the bearer token on every request but the probes (`/v1/health`, `/v1/ready`) and
+/// the dashboard's static files (whose data calls need it), comparing in constant time. The
+/// token is never logged.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
-    static var openPaths: Set<String> { ["/v1/health", "/v1/ready"] }
+    static var openPaths: Set<String> { Dashboard.paths.union(["/v1/health", "/v1/ready"]) }
 
     init(token: String) { self.token = Array(token.utf8) }
 

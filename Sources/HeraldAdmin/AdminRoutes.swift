@@ -17,6 +17,9 @@ struct AdminRoutes: Sendable {
     let metrics: AdminMetrics
 
     func add(to router: Router<BasicRequestContext>) {
+        route(router, "/", get: { _, _ in Dashboard.page() })
+        route(router, "/dashboard.js", get: { _, _ in Dashboard.script() })
+        route(router, "/dashboard.css", get: { _, _ in Dashboard.style() })
         route(router, "/v1/health", get: { _, _ in AdminJSON.response(.object(JSONObject([("status", .string("ok"))]))) })
         route(router, "/v1/ready", get: { _, _ in try ready() })
         route(router, "/v1/stats", get: { _, _ in stats() })
@@ -35,7 +38,7 @@ struct AdminRoutes: Sendable {
     /// The methods `path` serves, or nil if it is not an endpoint.
     static func allowedMethods(_ path: String) -> String? {
         switch path {
-        case "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients", "/metrics": return "GET"
+        case "/", "/dashboard.js", "/dashboard.css", "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients", "/metrics": return "GET"
         case "/v1/publish": return "POST"
         default: break
         }
@@ -192,6 +195,17 @@ struct AdminRoutes: Sendable {
     func channels(_ request: Request) throws -> Response {
         let limit = try limit(request)
         let pattern = try Self.optional(request, "pattern", "channel pattern", ChannelPattern.init)
+        switch request.uri.queryParameters["sort"] {
+        case nil, "name":
+            break
+        case "subscribers":
+            // The top of a ranking that changes all the time: one page; a cursor (which pages
+            // in name order) has nothing to continue and is ignored, as the contract says.
+            let top = broker.busiestChannels(matching: pattern, limit: limit)
+            return AdminJSON.response(.object(JSONObject([("channels", .array(top.map { .object(Self.describe($0, detail: false)) }))])))
+        case let other?:
+            throw AdminError.badRequest("sort must be name or subscribers (got '\(other)')")
+        }
         let (page, more, last) = broker.channels(matching: pattern, after: request.uri.queryParameters["cursor"].map(String.init), limit: limit)
         return AdminJSON.response(.object(JSONObject.compact([
             ("channels", .array(page.map { .object(Self.describe($0, detail: false)) })),

@@ -130,13 +130,36 @@ extension Broker {
     /// names follow the page (a channel that went away meanwhile is left out of the page
     /// without ending the listing).
     package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> (channels: [ChannelInfo], more: Bool, last: String?) {
-        let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
-        let subscribed = index.withLock { $0.literalChannels() }
-        let names = Set(logged).union(subscribed).filter { name in
+        let names = channelNames().filter { name in
             (cursor == nil || name > cursor!) && (pattern == nil || ChannelName(name).map { pattern!.matches($0) } == true)
         }.sorted()
         let page = names.prefix(max(0, limit))
         return (page.compactMap { ChannelName($0).flatMap(channel) }, names.count > page.count, page.last)
+    }
+
+    /// The `limit` channels with the most subscribers (ties in name order), with `pattern`
+    /// only those it matches: what a dashboard shows as the busiest. It counts every channel's
+    /// subscribers, one short lock each, so it costs O(channels).
+    package func busiestChannels(matching pattern: ChannelPattern?, limit: Int) -> [ChannelInfo] {
+        guard limit > 0 else { return [] }
+        var top: [(name: ChannelName, subscribers: Int)] = []
+        for text in channelNames() {
+            guard let name = ChannelName(text), pattern == nil || pattern!.matches(name) else { continue }
+            let count = index.withLock { $0.subscribers(of: name).count }
+            // Keep the best `limit`, sorted; most channels lose to the last place at once.
+            if top.count == limit, let last = top.last, count < last.subscribers || (count == last.subscribers && text > last.name.rawValue) { continue }
+            let at = top.firstIndex { count > $0.subscribers || (count == $0.subscribers && text < $0.name.rawValue) } ?? top.endIndex
+            top.insert((name, count), at: at)
+            if top.count > limit { top.removeLast() }
+        }
+        return top.compactMap { channel($0.name) }
+    }
+
+    /// Names of the channels with a log or an exact-name subscriber, in no order.
+    func channelNames() -> Set<String> {
+        let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
+        let subscribed = index.withLock { $0.literalChannels() }
+        return Set(logged).union(subscribed)
     }
 
     /// One channel, or nil if it has neither a log nor a subscriber.

@@ -294,6 +294,55 @@ import Testing
         }
     }
 
+    @Test func busiestChannelsComeFirstWithSortBySubscribers() async throws {
+        try await withAdmin { admin in
+            var clients: [BayeuxTestClient] = []
+            // /b: 3 subscribers (one by wildcard), /a and /c: 1 each, /d: 2.
+            for pattern in ["/b", "/b", "/x/**", "/a", "/c", "/d", "/d"] {
+                let client = BayeuxTestClient(port: admin.live.port, transport: .websocket)
+                try await client.start()
+                _ = try await client.subscribe(pattern)
+                clients.append(client)
+            }
+            _ = try await clients[2].subscribe("/b")
+            let names = { (json: JSONValue?) in json?["channels"]?.arrayValue?.compactMap { $0["name"]?.stringValue } }
+            let top = try await admin.request("GET", "/v1/channels?sort=subscribers&limit=3")
+            #expect(top.status == 200)
+            #expect(names(top.json) == ["/b", "/d", "/a"], "most subscribers first, ties in name order")
+            #expect(top.json?["channels"]?.arrayValue?.first?["subscribers"]?.intValue == 3)
+            #expect(top.json?["nextCursor"] == nil)
+            let matching = try await admin.request("GET", "/v1/channels?sort=subscribers&pattern=/c")
+            #expect(names(matching.json) == ["/c"])
+            let byName = try await admin.request("GET", "/v1/channels?sort=name&limit=2")
+            #expect(names(byName.json) == ["/a", "/b"])
+
+            let withCursor = try await admin.request("GET", "/v1/channels?sort=subscribers&limit=1&cursor=/z")
+            #expect(names(withCursor.json) == ["/b"], "one ranking page; a cursor has nothing to continue")
+            let unknown = try await admin.request("GET", "/v1/channels?sort=rate")
+            #expect(unknown.status == 400)
+            #expect(unknown.json?["error"]?["message"]?.stringValue?.contains("name or subscribers") == true)
+            for client in clients { await client.stop() }
+        }
+    }
+
+    @Test func theDashboardPageLoadsWithoutTheTokenAndCannotBeFramed() async throws {
+        try await withAdmin { admin in
+            for (path, type) in [("/", "text/html"), ("/dashboard.js", "text/javascript"), ("/dashboard.css", "text/css")] {
+                let page = try await admin.request("GET", path, token: nil)
+                #expect(page.status == 200, "\(path)")
+                #expect(page.response.header("Content-Type")?.hasPrefix(type) == true, "\(path)")
+                #expect(page.response.header("Content-Security-Policy")?.contains("frame-ancestors 'none'") == true)
+                #expect(page.response.header("X-Frame-Options") == "DENY")
+            }
+            let page = try await admin.request("GET", "/", token: nil)
+            #expect(page.response.text.contains(#"<script src="dashboard.js"></script>"#))
+            // Its data still needs the token, and nothing else is open.
+            #expect(try await admin.request("GET", "/v1/stats", token: nil).status == 401)
+            #expect(try await admin.request("GET", "/index.html", token: nil).status == 401)
+            #expect(try await admin.request("POST", "/", token: nil).status == 405)
+        }
+    }
+
     @Test func channelsHistoryAndRetainedValuesAreListedReadAndCleared() async throws {
         let policy = #"{"/stocks/**": {"retain": true, "historySize": 10}}"#
         try await withAdmin(broker: { $0.channels = try! ChannelPolicyTable.parse(JSONParser.parse(policy).objectValue!) }) { admin in
