@@ -132,8 +132,15 @@ extension Broker {
         guard let session else {
             var reply = baseReply(message)
             reply["successful"] = .bool(false)
-            reply["error"] = .string(BayeuxError.unknownClient.description)
-            reply["advice"] = Advice.handshake.json
+            let now = clock.nowNanoseconds()
+            if let id = message.clientId, let reason = kicked.withLock({ $0.reason(for: id, now: now) }) {
+                // Disconnected by an operator: say why, and not to come back.
+                reply["error"] = .string(BayeuxError(code: 402, args: [reason], message: "Unknown client").description)
+                reply["advice"] = Advice.none.json
+            } else {
+                reply["error"] = .string(BayeuxError.unknownClient.description)
+                reply["advice"] = Advice.handshake.json
+            }
             return reply
         }
         guard let requested = message.connectionType else {

@@ -26,6 +26,8 @@ public final class Broker: Sendable {
     /// The room the transport wants around each encoded delivery (`DeliveryFraming`); nil
     /// until a transport asks for some.
     let framing = Mutex<(any DeliveryFraming)?>(nil)
+    /// Clients an operator disconnected, remembered for two `maxInterval`s.
+    let kicked: Mutex<KickedClients>
 
     /// - Parameter store: where persisted channels are written (`persist: true`); nil keeps
     ///   logs in memory only.
@@ -39,6 +41,7 @@ public final class Broker: Sendable {
         self.clock = clock
         self.logger = logger
         self.writer = store.map { StoreWriter(store: $0, logger: logger) }
+        self.kicked = Mutex(KickedClients(keepNanoseconds: UInt64(max(configuration.maxIntervalMilliseconds, 1_000)) * 2_000_000))
     }
 
     // MARK: Embedding API
@@ -201,6 +204,10 @@ public final class Broker: Sendable {
             }
         }
         if removed { counters.sessionsClosed.add(1, ordering: .relaxed) }
+        if reason.code == 4002 {
+            let now = clock.nowNanoseconds()
+            kicked.withLock { $0.insert(session.id, reason: reason.name, now: now) }
+        }
         if let held {
             let advice: Advice
             switch reason {

@@ -47,6 +47,43 @@ import Testing
         #expect(subscribe["subscription"] == .string("/a"))
     }
 
+    @Test func aKickedClientIsToldWhyAndNotToComeBackUntilForgotten() {
+        let clock = ManualClock()
+        var configuration = BrokerConfiguration()
+        configuration.maxIntervalMilliseconds = 10_000
+        let broker = Broker(configuration: configuration, clock: clock)
+        var client = CoreClient(broker, type: .longPolling)
+        _ = client.connected()
+        let session = broker.session(id: client.clientId)!
+        broker.removeSession(session, reason: .kicked("maintenance window"))
+
+        // Not holding a connect when kicked: the next one gets the reason.
+        let next = client.connect().replies
+        #expect(next.first?["error"] == .string("402:maintenance window:Unknown client"))
+        #expect(next.first?["advice"]?["reconnect"] == .string("none"))
+        // Other clients, and ids never kicked, are still told to handshake.
+        let other = client.sendOne(#"[{"channel":"/meta/connect","clientId":"nope","connectionType":"long-polling"}]"#)
+        #expect(other["advice"]?["reconnect"] == .string("handshake"))
+        // A handshake still works: the operator ends a session, not a person.
+        _ = client.handshake()
+        #expect(broker.session(id: client.clientId) != nil)
+
+        // Two maxIntervals later the id is forgotten.
+        let kickedId = session.id
+        clock.advance(milliseconds: 20_001)
+        let later = client.sendOne(#"[{"channel":"/meta/connect","clientId":"\#(kickedId)","connectionType":"long-polling"}]"#)
+        #expect(later["advice"]?["reconnect"] == .string("handshake"))
+    }
+
+    @Test func kickedClientsAreRememberedUpToACapacity() {
+        var kicked = KickedClients(capacity: 3, keepNanoseconds: 1_000)
+        for i in 0..<5 { kicked.insert("c\(i)", reason: "r\(i)", now: 0) }
+        #expect(kicked.reason(for: "c0", now: 0) == nil)
+        #expect(kicked.reason(for: "c1", now: 0) == nil)
+        #expect(kicked.reason(for: "c4", now: 0) == "r4")
+        #expect(kicked.reason(for: "c4", now: 1_001) == nil)
+    }
+
     @Test func firstConnectIsAnsweredAtOnceLaterOnesAreHeld() {
         var client = CoreClient(Broker())
         _ = client.handshake()
