@@ -43,16 +43,20 @@ final class AdminMetrics: Sendable {
     }
 
     /// The metrics, as of now.
-    func scrape(broker: Broker, connections: [String: Int], uptimeSeconds: Double) -> [UInt8] {
+    func scrape(broker: Broker, connections: [String: Int], traffic: (received: Int, sent: Int)?, uptimeSeconds: Double) -> [UInt8] {
         // Read under the lock: two scrapes at once must not carry the same growth twice.
         let stats = state.withLock { state -> Broker.Statistics in
             let stats = broker.statistics
-            for counter in counters {
-                let value = counter.value(stats)
-                let grown = value - (state.last[counter.name] ?? 0)
-                let metric = registry.makeCounter(descriptor: Self.name(counter.name, unit: "total", help: counter.help))
+            var values = counters.map { ($0.name, $0.help, $0.value(stats)) }
+            if let traffic {
+                values.append(("received_bytes", "Bytes received on the data plane: WebSocket frames and HTTP bodies.", traffic.received))
+                values.append(("sent_bytes", "Bytes sent on the data plane: WebSocket frames and HTTP bodies.", traffic.sent))
+            }
+            for (name, help, value) in values {
+                let grown = value - (state.last[name] ?? 0)
+                let metric = registry.makeCounter(descriptor: Self.name(name, unit: "total", help: help))
                 if grown > 0 { metric.increment(by: Int64(grown)) }
-                state.last[counter.name] = value
+                state.last[name] = value
             }
             return stats
         }

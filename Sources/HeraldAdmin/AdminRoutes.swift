@@ -95,6 +95,10 @@ struct AdminRoutes: Sendable {
                 ("published", .object(JSONObject([("total", .int(s.published)), ("perSecond", .number(String(format: "%.1f", perSecond.published)))]))),
                 ("delivered", .object(JSONObject([("total", .int(s.delivered)), ("perSecond", .number(String(format: "%.1f", perSecond.delivered)))]))),
             ]))),
+            ("bytes", dataPlane.traffic.map { traffic in
+                let (received, sent) = traffic()
+                return .object(JSONObject([("received", .int(received)), ("sent", .int(sent))]))
+            }),
             ("drops", .object(JSONObject([("conflatedOrDropped", .int(s.dropped)), ("slowConsumerDisconnects", .int(s.slowConsumers))]))),
             ("sessionsOpened", .int(s.sessionsOpened)),
             ("sessionsClosed", .int(s.sessionsClosed)),
@@ -107,7 +111,7 @@ struct AdminRoutes: Sendable {
 
     func prometheus() -> Response {
         let uptime = ContinuousClock.now - started
-        let text = metrics.scrape(broker: broker, connections: dataPlane.connections(), uptimeSeconds: uptime.seconds)
+        let text = metrics.scrape(broker: broker, connections: dataPlane.connections(), traffic: dataPlane.traffic?(), uptimeSeconds: uptime.seconds)
         var headers = HTTPFields()
         headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: text)))
@@ -373,7 +377,11 @@ struct AdminRoutes: Sendable {
             ("clientId", .string(session.id)),
             ("transport", session.connectionType.map { .string($0.rawValue) }),
             ("subscriptions", .array(session.subscriptions.map { .string($0) })),
+            ("remoteAddress", session.remoteAddress.flatMap { address in
+                address.ipAddress.map { ip in .string(ip.contains(":") ? "[\(ip)]:\(address.port ?? 0)" : "\(ip):\(address.port ?? 0)") }
+            }),
             ("pendingBytes", .int(session.pendingBytes)),
+            ("dropped", .int(session.droppedMessages)),
             ("holdingConnect", .bool(session.isHoldingConnect)),
         ])
     }

@@ -58,6 +58,10 @@ public final class Session: Sendable {
         /// Bytes of the messages in `throttled`; they count toward `maxPendingBytes` with the
         /// queue, so held-back messages over ever new channel names are bounded too.
         var throttledBytes = 0
+        /// Messages replaced (conflate) or dropped (dropOldest) for this session.
+        var dropped = 0
+        /// Where its last `/meta/connect` came from.
+        var remoteAddress: SocketAddress?
         var throttleRegistered = false
         /// The sink has been told about pending messages and has not drained them yet.
         var notified = false
@@ -105,6 +109,7 @@ public final class Session: Sendable {
                 let index = logical - removedFromFront
                 queuedBytes += size - queue[index].readableBytes
                 queue[index] = message
+                self.dropped += 1
                 return notifyResult(dropped: 1)
             }
             var dropped = 0
@@ -128,6 +133,7 @@ public final class Session: Sendable {
             if conflating { conflated[policy.channel] = removedFromFront + queue.count }
             queue.append(message)
             queuedBytes += size
+            self.dropped += dropped
             return notifyResult(dropped: dropped)
         }
 
@@ -158,6 +164,10 @@ public final class Session: Sendable {
     public var isHoldingConnect: Bool { state.withLock { $0.held != nil } }
     public var isClosed: Bool { state.withLock { $0.closed } }
     public var connectionType: ConnectionType? { state.withLock { $0.connectionType } }
+    /// Messages replaced (conflate) or dropped (dropOldest) because this client was slow.
+    public var droppedMessages: Int { state.withLock { $0.dropped } }
+    /// Where the client's last `/meta/connect` came from, if the transport knows.
+    package var remoteAddress: SocketAddress? { state.withLock { $0.remoteAddress } }
 
     // MARK: Delivery
 
@@ -283,6 +293,7 @@ public final class Session: Sendable {
             superseded = s.held
             s.held = nil
             s.connectionType = type
+            if let address = connection?.remoteAddress { s.remoteAddress = address }
             let first = !s.hasConnected
             s.hasConnected = true
             let pushes = type == .websocket

@@ -1,4 +1,4 @@
-import NIOCore
+package import NIOCore
 
 /// The core's whole view of a connection: somewhere a session's messages can go.
 ///
@@ -13,4 +13,11 @@ package protocol SessionSink: AnyObject, Sendable {
 
     /// The server ended the session (slow consumer, shutdown, expiry).
     func sessionClosed(_ session: Session, reason: CloseReason)
+
+    /// The peer's address, which the session remembers at each `/meta/connect` for operators.
+    var remoteAddress: SocketAddress? { get }
+}
+
+extension SessionSink {
+    package var remoteAddress: SocketAddress? { nil }
 }

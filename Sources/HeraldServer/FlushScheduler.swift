@@ -5,6 +5,7 @@ import NIOCore
 /// processed. One publish burst thus costs each subscriber one frame and one `write`.
 final class FlushScheduler: Sendable {
     let eventLoop: any EventLoop
+    let traffic: TrafficCounters
     private let pending: NIOLoopBoundBox<[WebSocketHandler]>
     private let scheduled: NIOLoopBoundBox<Bool>
 
@@ -15,8 +16,9 @@ final class FlushScheduler: Sendable {
         let bytes: ByteBuffer
     }
 
-    init(eventLoop: any EventLoop) {
+    init(eventLoop: any EventLoop, traffic: TrafficCounters) {
         self.eventLoop = eventLoop
+        self.traffic = traffic
         self.pending = .makeBoxSendingValue([], eventLoop: eventLoop)
         self.scheduled = .makeBoxSendingValue(false, eventLoop: eventLoop)
     }
@@ -44,6 +46,11 @@ final class FlushScheduler: Sendable {
         for handler in batch {
             if let (context, bytes) = handler.takeFrame() { frames.append(Frame(context: context, bytes: bytes)) }
         }
-        for frame in frames { frame.context.writeAndFlush(NIOAny(frame.bytes), promise: nil) }
+        var bytes = 0
+        for frame in frames {
+            bytes += frame.bytes.readableBytes
+            frame.context.writeAndFlush(NIOAny(frame.bytes), promise: nil)
+        }
+        if bytes > 0 { traffic.sent.add(bytes, ordering: .relaxed) }
     }
 }

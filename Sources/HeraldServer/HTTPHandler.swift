@@ -50,8 +50,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     private var deadline: RequestDeadline
     private let ticker: ConnectionTicker
+    private let traffic: TrafficCounters
 
-    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, traffic: TrafficCounters, logger: Logger) {
+        self.traffic = traffic
         self.broker = broker
         self.configuration = configuration
         self.cors = cors
@@ -135,6 +137,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
                 respondText(.payloadTooLarge, "Request body larger than \(broker.configuration.maxBatchBytes) bytes", head: head, close: true)
             }
         case .body(var chunk):
+            traffic.received.add(chunk.readableBytes, ordering: .relaxed)
             guard !discarding, let head else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > broker.configuration.maxBatchBytes {
                 discarding = true
@@ -246,7 +249,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         }
         guard let context else { return }
         format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
-        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange)
+        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: context.channel.remoteAddress)
         let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder)
         perform(state.batchProcessed(result, connection: responder))
     }
@@ -296,6 +299,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         let head = HTTPResponseHead(version: .http1_1, status: status, headers: headers)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if body.readableBytes > 0 {
+            traffic.sent.add(body.readableBytes, ordering: .relaxed)
             context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         }
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))

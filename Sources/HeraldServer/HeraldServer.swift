@@ -68,6 +68,8 @@ public final class HeraldServer: Service, Sendable {
         ["websocket": webSocketConnections.load(ordering: .relaxed), "http": httpConnections.load(ordering: .relaxed)]
     }
     let webSocketConnections = Atomic<Int>(0)
+    /// Bytes received and sent on the data plane.
+    public let traffic = TrafficCounters()
     let httpConnections = Atomic<Int>(0)
 
     /// Whether the listener is bound and not shutting down.
@@ -174,7 +176,7 @@ public final class HeraldServer: Service, Sendable {
             let key = ObjectIdentifier(loop)
             if let existing = s.loops[key] { return existing }
             let created = LoopServices(
-                flush: FlushScheduler(eventLoop: loop),
+                flush: FlushScheduler(eventLoop: loop, traffic: traffic),
                 keepalive: ConnectionTicker(eventLoop: loop, interval: .seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))),
                 requests: ConnectionTicker(eventLoop: loop, interval: .milliseconds(requestTimeout.nanoseconds / 2_000_000))
             )
@@ -187,7 +189,7 @@ public final class HeraldServer: Service, Sendable {
     /// frames itself (`WebSocketFrameReader`, `prependWebSocketHeader`), and returns it.
     private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
         let loop = services(for: context.eventLoop)
-        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, logger: logger)
+        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, logger: logger)
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         webSocketConnections.add(1, ordering: .relaxed)
         context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }
@@ -243,7 +245,7 @@ public final class HeraldServer: Service, Sendable {
     /// handshake POST; NIO's upgrade handler only looks at the first request).
     private func installHTTP(on context: ChannelHandlerContext, deadline: RequestDeadline) throws {
         let sync = context.pipeline.syncOperations
-        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, logger: logger)
+        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()

@@ -10,9 +10,11 @@ final class LongPollResponder: BayeuxConnection {
     /// Which request of the connection this responder answers (keep-alive reuses handlers):
     /// its `TransportStateMachine.exchange`.
     let exchange: Int
+    let remoteAddress: SocketAddress?
 
-    init(handler: HTTPHandler, eventLoop: any EventLoop, broker: Broker, exchange: Int) {
+    init(handler: HTTPHandler, eventLoop: any EventLoop, broker: Broker, exchange: Int, remoteAddress: SocketAddress?) {
         self.eventLoop = eventLoop
+        self.remoteAddress = remoteAddress
         self.handler = NIOLoopBound(handler, eventLoop: eventLoop)
         self.broker = broker
         self.exchange = exchange

@@ -10,11 +10,13 @@ import NIOCore
 final class WebSocketConnection: BayeuxConnection, @unchecked Sendable {
     let eventLoop: any EventLoop
     let scheduler: FlushScheduler
+    let remoteAddress: SocketAddress?
     /// Read and written on `eventLoop` only (checked by every caller): the `@unchecked` above.
     private var _handler: WebSocketHandler?
 
-    init(handler: WebSocketHandler, eventLoop: any EventLoop, scheduler: FlushScheduler) {
+    init(handler: WebSocketHandler, eventLoop: any EventLoop, scheduler: FlushScheduler, remoteAddress: SocketAddress?) {
         self.eventLoop = eventLoop
+        self.remoteAddress = remoteAddress
         self._handler = handler
         self.scheduler = scheduler
     }

@@ -28,6 +28,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     let configuration: ServerConfiguration
     let logger: Logger
     let scheduler: FlushScheduler
+    let traffic: TrafficCounters
     let keepaliveTimer: ConnectionTicker
     private var context: ChannelHandlerContext?
     private(set) var connection: WebSocketConnection!
@@ -46,7 +47,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private var allocator = ByteBufferAllocator()
     private var reader: WebSocketFrameReader
 
-    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, logger: Logger) {
+        self.traffic = traffic
         self.broker = broker
         self.configuration = configuration
         self.scheduler = scheduler
@@ -59,7 +61,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         self.context = context
         self.allocator = context.channel.allocator
         self.writable = context.channel.isWritable
-        self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler)
+        self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler, remoteAddress: context.channel.remoteAddress)
         keepaliveTimer.add(self)
     }
 
@@ -115,7 +117,9 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         silentPingIntervals = 0
-        reader.append(unwrapInboundIn(data))
+        let bytes = unwrapInboundIn(data)
+        traffic.received.add(bytes.readableBytes, ordering: .relaxed)
+        reader.append(bytes)
         do {
             while !closing, let message = try reader.next(allocator: allocator) {
                 handle(message)
@@ -193,6 +197,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         pendingReplies = nil
         frame.writeInteger(UInt8(ascii: "]"))
         frame.prependWebSocketHeader(opcode: 0x1)
+        traffic.sent.add(frame.readableBytes, ordering: .relaxed)
         context?.write(NIOAny(frame), promise: nil)
     }
 
@@ -240,7 +245,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        if let (context, frame) = takeFrame() { context.writeAndFlush(NIOAny(frame), promise: nil) }
+        if let (context, frame) = takeFrame() {
+            traffic.sent.add(frame.readableBytes, ordering: .relaxed)
+            context.writeAndFlush(NIOAny(frame), promise: nil)
+        }
     }
 
     /// Drains the bound session's queue into one text frame, header included, if the socket
@@ -312,6 +320,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         }
         emitPendingReplies()
         payload.prependWebSocketHeader(opcode: opcode)
+        traffic.sent.add(payload.readableBytes, ordering: .relaxed)
         if flush {
             writer.writeAndFlush(NIOAny(payload), promise: promise)
         } else {

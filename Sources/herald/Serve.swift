@@ -103,7 +103,7 @@ struct Serve: AsyncParsableCommand {
         let admin = try AdminServer(
             broker: broker,
             configuration: configuration.admin,
-            dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
+            dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }, traffic: { server.traffic.totals }),
             eventLoopGroup: MultiThreadedEventLoopGroup(numberOfThreads: 1),
             metrics: metrics,
             logger: logger,

@@ -41,6 +41,9 @@ import Testing
         #expect(!session.isClosed)
         #expect(session.pendingBytes <= 4_000 + channels * 300)
         #expect(b.counters.dropped.load(ordering: .relaxed) > 0)
+        // Counted for the session too (as the admin API shows it), and only for the slow one.
+        #expect(session.droppedMessages == b.counters.dropped.load(ordering: .relaxed))
+        #expect(b.session(id: fast.clientId)!.droppedMessages == 0)
         let got = drained(slow, b)
         var latest: [String: Int] = [:]
         for message in got { latest[message["channel"]!.stringValue!] = message["data"]?["n"]?.intValue }
@@ -80,6 +83,7 @@ import Testing
         #expect(got.last == 99)
         #expect(got == Array(got.first!...99))
         #expect(b.counters.dropped.load(ordering: .relaxed) == 100 - got.count)
+        #expect(session.droppedMessages == 100 - got.count)
     }
 
     @Test func disconnectIsTheDefault() {

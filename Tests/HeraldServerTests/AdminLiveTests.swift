@@ -46,7 +46,7 @@ import Testing
             let admin = try AdminServer(
                 broker: live.broker,
                 configuration: configuration,
-                dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
+                dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }, traffic: { server.traffic.totals }),
                 eventLoopGroup: LiveServer.group,
                 logger: logger,
                 onListening: { continuation.yield($0.port ?? 0) }
@@ -162,6 +162,30 @@ import Testing
         }
     }
 
+    @Test func statsCountBytesReceivedAndSentExactly() async throws {
+        try await withAdmin { admin in
+            let before = try #require(try await admin.request("GET", "/v1/stats").json?["bytes"])
+            let socket = try await TestWebSocket.connect(port: admin.live.port, on: LiveServer.group)
+            let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"],"id":"1"}]"#
+            try await socket.send(handshake)
+            let reply = try await socket.receive()
+            let after = try #require(try await admin.request("GET", "/v1/stats").json?["bytes"])
+            await socket.close()
+            // A client frame under 126 bytes has a 2-byte header and a 4-byte mask; the server's
+            // reply a 2-byte header under 126 bytes, 4 up to 65535. The upgrade request's HTTP
+            // headers are not counted.
+            let replyHeader = reply.utf8.count < 126 ? 2 : 4
+            let received = try #require(after["received"]?.intValue) - (before["received"]?.intValue ?? -1)
+            let sent = try #require(after["sent"]?.intValue) - (before["sent"]?.intValue ?? -1)
+            #expect(received == handshake.utf8.count + 6)
+            #expect(sent == reply.utf8.count + replyHeader)
+
+            let metrics = try await admin.request("GET", "/metrics").response.text
+            #expect(metrics.contains("herald_received_bytes_total "))
+            #expect(metrics.contains("herald_sent_bytes_total "))
+        }
+    }
+
     @Test func metricsAreInPrometheusTextFormatAndCountWhatHappened() async throws {
         try await withAdmin { admin in
             #expect(try await admin.request("GET", "/metrics", token: nil).status == 401)
@@ -261,6 +285,11 @@ import Testing
             let detail = try await admin.request("GET", "/v1/clients/\(id)")
             #expect(detail.json?["transport"] == .string("websocket"))
             #expect(detail.json?["subscriptions"] == .array([.string("/even/**")]))
+            #expect(detail.json?["remoteAddress"]?.stringValue?.hasPrefix("127.0.0.1:") == true)
+            #expect(detail.json?["dropped"] == .int(0))
+            let poller = try await admin.request("GET", "/v1/clients/\(await clients[0].clientId)")
+            #expect(poller.json?["transport"] == .string("long-polling"))
+            #expect(poller.json?["remoteAddress"]?.stringValue?.hasPrefix("127.0.0.1:") == true)
 
             // The WebSocket client is closed with 4002 and the reason; the long-polling one
             // gets its held connect answered with reconnect: none.

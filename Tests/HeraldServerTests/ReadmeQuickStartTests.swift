@@ -23,7 +23,7 @@ import Testing
             let server = live.server
             let admin = try AdminServer(
                 broker: live.broker, configuration: configuration,
-                dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }),
+                dataPlane: AdminDataPlane(connections: { server.connectionsByTransport }, isReady: { server.isServing }, traffic: { server.traffic.totals }),
                 eventLoopGroup: LiveServer.group, logger: logger, onListening: { continuation.yield($0.port ?? 0) }
             )
             let running = Task { try await admin.run() }

@@ -135,11 +135,13 @@ import Testing
         weak var handler: WebSocketHandler?
         weak var connection: WebSocketConnection?
         do {
+            let traffic = TrafficCounters()
             let created = WebSocketHandler(
                 broker: Broker(),
                 configuration: ServerConfiguration(),
-                scheduler: FlushScheduler(eventLoop: channel.eventLoop),
+                scheduler: FlushScheduler(eventLoop: channel.eventLoop, traffic: traffic),
                 keepalive: ConnectionTicker(eventLoop: channel.eventLoop, interval: .seconds(30)),
+                traffic: traffic,
                 logger: Logger(label: "test")
             )
             try channel.pipeline.syncOperations.addHandler(created)
