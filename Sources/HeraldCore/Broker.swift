@@ -2,6 +2,7 @@ public import HeraldProtocol
 public import Logging
 package import NIOCore
 public import Synchronization
+import Metrics
 
 /// The Bayeux broker: sessions, subscriptions, routing and `/service` handlers. It knows
 /// nothing of sockets; transports hand it decoded batches and implement `SessionSink`.
@@ -28,6 +29,9 @@ public final class Broker: Sendable {
     let framing = Mutex<(any DeliveryFraming)?>(nil)
     /// Clients an operator disconnected, remembered for two `maxInterval`s.
     let kicked: Mutex<KickedClients>
+    /// Publish to delivery, through swift-metrics: from the publish to the write of the oldest
+    /// message in a flush pass, once per pass (`observeDeliveryLatency`).
+    let deliveryLatency = Metrics.Timer(label: "herald_delivery_latency_seconds")
 
     /// - Parameter store: where persisted channels are written (`persist: true`); nil keeps
     ///   logs in memory only.
@@ -189,6 +193,14 @@ public final class Broker: Sendable {
     }
 
     // MARK: Session lifecycle
+
+    /// A transport wrote messages, the oldest of them published at `since` (monotonic ns, as
+    /// `Session.drain` gives it; 0 is ignored).
+    package func observeDeliveryLatency(since: UInt64) {
+        guard since > 0 else { return }
+        let now = clock.nowNanoseconds()
+        if now > since { deliveryLatency.recordNanoseconds(Int64(now - since)) }
+    }
 
     func expiry(_ now: UInt64) -> UInt64 {
         now &+ UInt64(configuration.maxIntervalMilliseconds) * 1_000_000

@@ -62,6 +62,8 @@ public final class Session: Sendable {
         var dropped = 0
         /// Where its last `/meta/connect` came from.
         var remoteAddress: SocketAddress?
+        /// When the oldest live message in `queue` was published (monotonic ns; 0: unknown).
+        var queuedSince: UInt64 = 0
         var throttleRegistered = false
         /// The sink has been told about pending messages and has not drained them yet.
         var notified = false
@@ -203,6 +205,7 @@ public final class Session: Sendable {
                 if s.throttled[policy.channel] != nil { s.hold(nil, for: policy.channel) }
                 s.rememberSent(policy.channel, at: now, interval: interval)
             }
+            if s.queue.isEmpty { s.queuedSince = now }
             return s.append(message, policy: policy, maxPendingBytes: maxPendingBytes)
         }
     }
@@ -216,6 +219,7 @@ public final class Session: Sendable {
             for (channel, held) in s.throttled where now &- (s.lastSent[channel]?.at ?? 0) >= held.interval {
                 s.hold(nil, for: channel)
                 s.rememberSent(channel, at: now, interval: held.interval)
+                if s.queue.isEmpty { s.queuedSince = now }
                 switch s.append(held.message, policy: held.policy, maxPendingBytes: maxPendingBytes) {
                 case .notify(let sink, _): notify = sink
                 case .overflow: overflow = true
@@ -255,16 +259,18 @@ public final class Session: Sendable {
     }
 
     /// Takes every queued message, if `sink` is still this session's sink, and hands them to
-    /// `body` under the lock (so it can copy them into one frame without another allocation).
+    /// `body` under the lock (so it can copy them into one frame without another allocation),
+    /// with the time the oldest was published (monotonic ns, 0 if unknown: catch-up).
     /// Returns the number of messages drained.
     @discardableResult
-    package func drain(for sink: any SessionSink, _ body: (_ queue: inout Deque<ByteBuffer>, _ bytes: Int) -> Void) -> Int {
+    package func drain(for sink: any SessionSink, _ body: (_ queue: inout Deque<ByteBuffer>, _ bytes: Int, _ queuedSince: UInt64) -> Void) -> Int {
         state.withLock { s in
             guard let current = s.sink, current === sink else { return 0 }
             s.notified = false
             let count = s.queue.count
             if count > 0 {
-                body(&s.queue, s.queuedBytes)
+                body(&s.queue, s.queuedBytes, s.queuedSince)
+                s.queuedSince = 0
                 s.resetQueue()
             }
             return count

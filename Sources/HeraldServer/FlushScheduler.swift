@@ -1,3 +1,4 @@
+import HeraldCore
 import NIOCore
 
 /// Coalesces "this connection has messages" notifications per event loop: every connection
@@ -6,6 +7,7 @@ import NIOCore
 final class FlushScheduler: Sendable {
     let eventLoop: any EventLoop
     let traffic: TrafficCounters
+    let broker: Broker
     private let pending: NIOLoopBoundBox<[WebSocketHandler]>
     private let scheduled: NIOLoopBoundBox<Bool>
 
@@ -16,9 +18,10 @@ final class FlushScheduler: Sendable {
         let bytes: ByteBuffer
     }
 
-    init(eventLoop: any EventLoop, traffic: TrafficCounters) {
+    init(eventLoop: any EventLoop, traffic: TrafficCounters, broker: Broker) {
         self.eventLoop = eventLoop
         self.traffic = traffic
+        self.broker = broker
         self.pending = .makeBoxSendingValue([], eventLoop: eventLoop)
         self.scheduled = .makeBoxSendingValue(false, eventLoop: eventLoop)
     }
@@ -43,8 +46,14 @@ final class FlushScheduler: Sendable {
         // one allocation.)
         var frames: [Frame] = []
         frames.reserveCapacity(batch.count)
+        // The oldest message of the pass, for the publish-to-delivery latency (one sample per
+        // pass: the worst wait in it, at the cost of one clock read).
+        var oldest = UInt64.max
         for handler in batch {
-            if let (context, bytes) = handler.takeFrame() { frames.append(Frame(context: context, bytes: bytes)) }
+            if let (context, bytes, queuedSince) = handler.takeFrame() {
+                frames.append(Frame(context: context, bytes: bytes))
+                if queuedSince > 0, queuedSince < oldest { oldest = queuedSince }
+            }
         }
         var bytes = 0
         for frame in frames {
@@ -52,5 +61,6 @@ final class FlushScheduler: Sendable {
             frame.context.writeAndFlush(NIOAny(frame.bytes), promise: nil)
         }
         if bytes > 0 { traffic.sent.add(bytes, ordering: .relaxed) }
+        if oldest != .max { broker.observeDeliveryLatency(since: oldest) }
     }
 }

@@ -176,7 +176,7 @@ public final class HeraldServer: Service, Sendable {
             let key = ObjectIdentifier(loop)
             if let existing = s.loops[key] { return existing }
             let created = LoopServices(
-                flush: FlushScheduler(eventLoop: loop, traffic: traffic),
+                flush: FlushScheduler(eventLoop: loop, traffic: traffic, broker: broker),
                 keepalive: ConnectionTicker(eventLoop: loop, interval: .seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))),
                 requests: ConnectionTicker(eventLoop: loop, interval: .milliseconds(requestTimeout.nanoseconds / 2_000_000))
             )

@@ -245,9 +245,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Drains the bound session's queue into one frame, if the socket can take it.
     func flush() {
-        if let (context, frame) = takeFrame() {
+        if let (context, frame, queuedSince) = takeFrame() {
             traffic.sent.add(frame.readableBytes, ordering: .relaxed)
             context.writeAndFlush(NIOAny(frame), promise: nil)
+            broker.observeDeliveryLatency(since: queuedSince)
         }
     }
 
@@ -256,7 +257,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// the frames of every connection first and then writes them back to back, so the `write`s
     /// of one tick are not interleaved with draining and framing. Replies still waiting in this
     /// read burst's frame are written (unflushed) first, to keep them ahead of the events.
-    func takeFrame() -> (ChannelHandlerContext, ByteBuffer)? {
+    /// Also returns when the oldest message in it was published (0 if unknown).
+    func takeFrame() -> (ChannelHandlerContext, ByteBuffer, queuedSince: UInt64)? {
         guard let context, let session = state.session, !closing else { return nil }
         guard writable else {
             // The socket is full: messages wait in the session's queue, where conflating
@@ -265,8 +267,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             return nil
         }
         var payload: ByteBuffer?
+        var since: UInt64 = 0
         let allocator = self.allocator
-        session.drain(for: connection) { queue, bytes in
+        session.drain(for: connection) { queue, bytes, queuedSince in
+            since = queuedSince
             if queue.count == 1, let frame = SingleMessageFrame.frame(around: queue[0]) {
                 // The usual case: one message, encoded once for all subscribers with its frame.
                 payload = frame
@@ -280,7 +284,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         }
         guard let payload else { return nil }
         emitPendingReplies()
-        return (context, payload)
+        return (context, payload, since)
     }
 
     func sessionClosed(_ closed: Session, reason: CloseReason) {

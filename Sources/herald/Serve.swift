@@ -74,11 +74,13 @@ struct Serve: AsyncParsableCommand {
         // swift-metrics lands in the registry that the admin API's /metrics serves.
         let metrics = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: metrics)
-        // Commits take well under a millisecond: buckets from 50 µs.
-        factory.durationHistogramBuckets["herald_store_commit_duration_seconds"] = [
+        // Commits and deliveries take well under a millisecond: buckets from 50 µs.
+        let fine: [Duration] = [
             .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
             .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(100), .seconds(1),
         ]
+        factory.durationHistogramBuckets["herald_store_commit_duration_seconds"] = fine
+        factory.durationHistogramBuckets["herald_delivery_latency_seconds"] = fine
         MetricsSystem.bootstrap(factory)
 
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)

@@ -36,7 +36,7 @@ final class MemoryConnection: BayeuxConnection {
 
     func drain(_ session: Session) {
         var drained: [JSONValue] = []
-        session.drain(for: self) { queue, _ in
+        session.drain(for: self) { queue, _, _ in
             drained = queue.map { try! JSONParser.parse(String(buffer: $0)) }
         }
         state.withLock { $0.pushed += drained }

@@ -15,7 +15,7 @@ import Testing
         let drained = Mutex<[ByteBuffer]>([])
         func messagesAvailable(_ session: Session) {
             var taken: [ByteBuffer] = []
-            session.drain(for: self) { queue, _ in taken = Array(queue) }
+            session.drain(for: self) { queue, _, _ in taken = Array(queue) }
             drained.withLock { $0 += taken }
         }
         func sessionClosed(_ session: Session, reason: CloseReason) {}

@@ -136,10 +136,11 @@ import Testing
         weak var connection: WebSocketConnection?
         do {
             let traffic = TrafficCounters()
+            let broker = Broker()
             let created = WebSocketHandler(
-                broker: Broker(),
+                broker: broker,
                 configuration: ServerConfiguration(),
-                scheduler: FlushScheduler(eventLoop: channel.eventLoop, traffic: traffic),
+                scheduler: FlushScheduler(eventLoop: channel.eventLoop, traffic: traffic, broker: broker),
                 keepalive: ConnectionTicker(eventLoop: channel.eventLoop, interval: .seconds(30)),
                 traffic: traffic,
                 logger: Logger(label: "test")
