@@ -90,7 +90,7 @@ public final class HeraldServer: Service, Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             // Accepted sockets inherit TCP_NODELAY from the listener on Linux, which saves a
             // setsockopt per connection; elsewhere `initializeChild` sets it.
-            .serverChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .serverChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 self.initializeChild(channel)
             }
@@ -224,7 +224,7 @@ public final class HeraldServer: Service, Sendable {
                 // 2 KiB default (it grows for publishers) to keep idle connections cheap.
                 try options.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 256 * 1024))
                 #if !os(Linux)
-                try options.setOption(.socketOption(.tcp_nodelay), value: 1)
+                try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
                 #endif
             }
             // The HTTP pipeline is built only for connections that need it (see `UpgradeSniffer`).

@@ -255,7 +255,7 @@ import Testing
                 if accepted == nil { try await Task.sleep(for: .milliseconds(10)) }
             }
             let channel = try #require(accepted)
-            #expect(try await channel.getOption(.socketOption(.tcp_nodelay)).get() == 1)
+            #expect(try await channel.getOption(.tcpOption(.tcp_nodelay)).get() == 1)
             #expect(try await channel.getOption(.maxMessagesPerRead).get() == 16)
             let watermark = try await channel.getOption(.writeBufferWaterMark).get()
             #expect(watermark.high == live.server.configuration.writeBufferHighWaterMarkBytes)

@@ -87,7 +87,7 @@ final class TestWebSocket: Sendable {
 
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(timeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
         let channel = try await bootstrap.connect(host: host, port: port).get()
 
         let upgraded: EventLoopFuture<Void> = channel.eventLoop.flatSubmit {
