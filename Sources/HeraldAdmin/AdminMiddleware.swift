@@ -6,12 +6,12 @@ import Hummingbird
 /// token is never logged.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: [UInt8]
-    static var openPaths: Set<String> { Dashboard.paths.union(["/v1/health", "/v1/ready"]) }
+    static func isOpen(_ path: String) -> Bool { path == "/v1/health" || path == "/v1/ready" || Dashboard.paths.contains(path) }
 
     init(token: String) { self.token = Array(token.utf8) }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if Self.openPaths.contains(request.uri.path) { return try await next(request, context) }
+        if Self.isOpen(request.uri.path) { return try await next(request, context) }
         // RFC 7235: the scheme is case-insensitive.
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
             Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), token)

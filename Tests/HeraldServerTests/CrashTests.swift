@@ -15,25 +15,29 @@ import Testing
         return root.appendingPathComponent(".build/debug/herald")
     }
 
-    /// A running `herald serve` and the port it printed.
+    /// A running `herald serve` and the ports it printed.
     struct ServerProcess {
         let process: Process
         let port: Int
+        let adminPort: Int
 
-        static func start(dataDirectory: String, config: String) async throws -> ServerProcess {
+        static func start(dataDirectory: String, config: String? = nil) async throws -> ServerProcess {
             let process = Process()
             process.executableURL = CrashTests.heraldBinary
-            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", dataDirectory, "--config", config, "--log-level", "error"]
+            process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", dataDirectory, "--log-level", "error"]
+                + (config.map { ["--config", $0] } ?? [])
             let output = Pipe()
             process.standardOutput = output
             try process.run()
             // "herald listening data=http://127.0.0.1:PORT/bayeux admin=http://127.0.0.1:PORT"
             let line = try await ChildProcess.firstLine(of: output)
-            guard let match = line.firstMatch(of: /data=http:\/\/127\.0\.0\.1:(\d+)\//), let port = Int(match.1) else {
+            guard let match = line.firstMatch(of: /data=http:\/\/127\.0\.0\.1:(\d+)\/.* admin=http:\/\/127\.0\.0\.1:(\d+)/),
+                let port = Int(match.1), let adminPort = Int(match.2)
+            else {
                 process.terminate()
                 throw BayeuxTestClient.Failure(description: "no listening line: \(line)")
             }
-            return ServerProcess(process: process, port: port)
+            return ServerProcess(process: process, port: port, adminPort: adminPort)
         }
 
         func kill9() {

@@ -47,7 +47,7 @@ final class LineProcess: Sendable {
     let input: Pipe
     let lines: AsyncStream<String>
     let iterator: IteratorBox
-    let log = TestMailboxLog()
+    let log = LineLog()
 
     final class IteratorBox: @unchecked Sendable {
         var iterator: AsyncStream<String>.Iterator
@@ -117,7 +117,7 @@ final class LineProcess: Sendable {
 }
 
 /// Lines kept for a failure message.
-final class TestMailboxLog: Sendable {
+final class LineLog: Sendable {
     let lines = Mutex<[String]>([])
     func append(_ line: String) { lines.withLock { $0.append(line) } }
     var text: String { lines.withLock { $0.joined(separator: "\n") } }

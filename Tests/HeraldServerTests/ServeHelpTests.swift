@@ -49,15 +49,10 @@ import Testing
     @Test func healthAnswersForARunningBrokerOnly() async throws {
         let directory = NSTemporaryDirectory() + "herald-health-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
-        process.executableURL = CrashTests.heraldBinary
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", directory, "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
+        let server = try await CrashTests.ServerProcess.start(dataDirectory: directory)
+        let process = server.process
         defer { if process.isRunning { process.terminate() } }
-        let line = try await ChildProcess.firstLine(of: output)
-        let port = try #require(line.firstMatch(of: /admin=http:\/\/127\.0\.0\.1:(\d+)/).map { String($0.1) }, "\(line)")
+        let port = String(server.adminPort)
         let (up, upOutput) = try await ChildProcess.run(CrashTests.heraldBinary, ["health", "--admin-port", port])
         #expect(up == 0, "\(upOutput)")
         process.terminate()

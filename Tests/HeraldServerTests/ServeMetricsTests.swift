@@ -9,16 +9,9 @@ import Testing
     @Test func deliveryLatencyIsAHistogramInTheServedMetrics() async throws {
         let directory = NSTemporaryDirectory() + "herald-metrics-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let process = Process()
-        process.executableURL = CrashTests.heraldBinary
-        process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", directory, "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        defer { if process.isRunning { process.terminate() } }
-        let line = try await ChildProcess.firstLine(of: output)
-        let data = try #require(line.firstMatch(of: /data=http:\/\/127\.0\.0\.1:(\d+)\//).flatMap { Int($0.1) }, "\(line)")
-        let admin = try #require(line.firstMatch(of: /admin=http:\/\/127\.0\.0\.1:(\d+)/).flatMap { Int($0.1) }, "\(line)")
+        let server = try await CrashTests.ServerProcess.start(dataDirectory: directory)
+        defer { if server.process.isRunning { server.process.terminate() } }
+        let (data, admin) = (server.port, server.adminPort)
 
         let subscriber = try await RawBayeuxSocket.connect(port: data)
         _ = try await subscriber.exchange([#"{"channel":"/meta/subscribe","clientId":"\#(subscriber.clientId)","subscription":"/px","id":"s"}"#], expectReplies: 1)
