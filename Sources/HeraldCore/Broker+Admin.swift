@@ -129,12 +129,37 @@ extension Broker {
     /// name), at most `limit`; with `pattern`, only those it matches. `more` says whether
     /// names follow the page (a channel that went away meanwhile is left out of the page
     /// without ending the listing).
+    ///
+    /// It reads the sorted listing `sortedChannelNames()` keeps, from the cursor (binary
+    /// search) or from the pattern's literal prefix, whichever is later, and stops at the
+    /// end of that prefix: a page costs O(log channels + page), not a sort of every name.
     package func channels(matching pattern: ChannelPattern?, after cursor: String?, limit: Int) -> (channels: [ChannelInfo], more: Bool, last: String?) {
-        let names = channelNames().filter { name in
-            (cursor == nil || name > cursor!) && (pattern == nil || ChannelName(name).map { pattern!.matches($0) } == true)
-        }.sorted()
-        let page = names.prefix(max(0, limit))
-        return (page.compactMap { ChannelName($0).flatMap(channel) }, names.count > page.count, page.last)
+        let names = sortedChannelNames()
+        var start = cursor.map { cursor in names.partitioningIndex { $0.rawValue > cursor } } ?? 0
+        var prefix: String?
+        if let pattern, !pattern.prefix.isEmpty {
+            // Every name the pattern matches starts with its literal prefix, and names with a
+            // common start are neighbours in sorted order.
+            let text = "/" + pattern.prefix.joined(separator: "/")
+            start = max(start, names.partitioningIndex { $0.rawValue >= text })
+            prefix = text
+        }
+        var page: [ChannelInfo] = []
+        var taken = 0
+        var last: String?
+        var more = false
+        for name in names[start...] {
+            if let prefix, !name.rawValue.utf8.starts(with: prefix.utf8) { break }
+            guard pattern == nil || pattern!.matches(name) else { continue }
+            if taken == max(0, limit) {
+                more = true
+                break
+            }
+            taken += 1
+            last = name.rawValue
+            if let info = channel(name) { page.append(info) }
+        }
+        return (page, more, last)
     }
 
     /// The `limit` channels with the most subscribers (ties in name order), with `pattern`
@@ -143,23 +168,35 @@ extension Broker {
     package func busiestChannels(matching pattern: ChannelPattern?, limit: Int) -> [ChannelInfo] {
         guard limit > 0 else { return [] }
         var top: [(name: ChannelName, subscribers: Int)] = []
-        for text in channelNames() {
-            guard let name = ChannelName(text), pattern == nil || pattern!.matches(name) else { continue }
+        // In name order, so a channel only displaces the last place with more subscribers.
+        for name in sortedChannelNames() {
+            guard pattern == nil || pattern!.matches(name) else { continue }
             let count = index.withLock { $0.subscribers(of: name).count }
-            // Keep the best `limit`, sorted; most channels lose to the last place at once.
-            if top.count == limit, let last = top.last, count < last.subscribers || (count == last.subscribers && text > last.name.rawValue) { continue }
-            let at = top.firstIndex { count > $0.subscribers || (count == $0.subscribers && text < $0.name.rawValue) } ?? top.endIndex
+            if top.count == limit, count <= top[top.count - 1].subscribers { continue }
+            let at = top.firstIndex { count > $0.subscribers } ?? top.endIndex
             top.insert((name, count), at: at)
             if top.count > limit { top.removeLast() }
         }
         return top.compactMap { channel($0.name) }
     }
 
-    /// Names of the channels with a log or an exact-name subscriber, in no order.
-    func channelNames() -> Set<String> {
-        let logged = logs.withLock { state in state.tree.all().map(\.name.rawValue) }
+    /// The names of the channels with a log or an exact-name subscriber, sorted. The sorted
+    /// array is kept and made again only when a channel appeared or went since (the log
+    /// tree's count and the index's literal-change counter say so), so pages read while the
+    /// set of channels holds still cost no sort.
+    func sortedChannelNames() -> [ChannelName] {
+        let logCount = logs.withLock { $0.tree.count }
+        let literalChanges = index.withLock { $0.literalChannelsChanged }
+        if let cached = channelListing.withLock({ $0.names(logCount: logCount, literalChanges: literalChanges) }) { return cached }
+        // Read both trees after their counters: a change in between makes the next call
+        // rebuild again, never serve a listing older than the counters it is stored under.
+        let logged = logs.withLock { state in state.tree.all().map(\.name) }
         let subscribed = index.withLock { $0.literalChannels() }
-        return Set(logged).union(subscribed)
+        var names = Set(logged)
+        for text in subscribed { if let name = ChannelName(text) { names.insert(name) } }
+        let sorted = names.sorted()
+        channelListing.withLock { $0.store(sorted, logCount: logCount, literalChanges: literalChanges) }
+        return sorted
     }
 
     /// One channel, or nil if it has neither a log nor a subscriber.
@@ -236,5 +273,43 @@ extension Broker {
         // As a client's own unsubscribe does: its rate limit goes with it.
         session.setThrottle(pattern, interval: nil)
         return apply([pattern], to: session, subscribing: false)
+    }
+}
+
+/// The last sorted listing of channel names (`Broker.sortedChannelNames()`), and the counters
+/// it was made at.
+struct ChannelListing {
+    private var names: [ChannelName] = []
+    private var logCount = -1
+    private var literalChanges: UInt64 = 0
+
+    func names(logCount: Int, literalChanges: UInt64) -> [ChannelName]? {
+        logCount == self.logCount && literalChanges == self.literalChanges ? names : nil
+    }
+
+    mutating func store(_ names: [ChannelName], logCount: Int, literalChanges: UInt64) {
+        self.names = names
+        self.logCount = logCount
+        self.literalChanges = literalChanges
+    }
+}
+
+extension RandomAccessCollection {
+    /// The first index whose element satisfies `predicate`, in a collection where every
+    /// element that does comes after every element that does not: a binary search.
+    func partitioningIndex(where predicate: (Element) -> Bool) -> Index {
+        var low = startIndex
+        var count = self.count
+        while count > 0 {
+            let half = count / 2
+            let middle = index(low, offsetBy: half)
+            if predicate(self[middle]) {
+                count = half
+            } else {
+                low = index(after: middle)
+                count -= half + 1
+            }
+        }
+        return low
     }
 }

@@ -20,6 +20,8 @@ public final class Broker: Sendable {
     let extensions = Mutex<[any BayeuxExtension]>([])
     let services = Mutex<[(ChannelPattern, ServiceHandler)]>([])
     let logs = Mutex(LogState())
+    /// The admin API's sorted channel listing (`sortedChannelNames()`).
+    let channelListing = Mutex(ChannelListing())
     /// Sessions holding rate-limited messages back.
     let throttled = Mutex<[ObjectIdentifier: Session]>([:])
     let writer: StoreWriter?

@@ -96,6 +96,9 @@ struct ChannelLogTree {
     }
 
     private let root = Node()
+    /// Logs in the tree. Logs are never removed, so a listing of names made at a count is
+    /// current as long as the count is.
+    private(set) var count = 0
 
     func find(_ name: ChannelName) -> ChannelLog? {
         var node = root
@@ -118,6 +121,7 @@ struct ChannelLogTree {
                 node = child
             }
         }
+        if node.log == nil { count += 1 }
         node.log = log
     }
 

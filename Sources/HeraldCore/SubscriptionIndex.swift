@@ -31,6 +31,10 @@ struct SubscriptionIndex {
 
     /// The channels with at least one exact-name subscriber, unsorted. A walk over the trie:
     /// for the admin API's listings, never the hot path.
+    /// Changes whenever a channel gains its first or loses its last exact-name subscriber, so
+    /// that a cached `literalChannels()` can tell that it is stale.
+    private(set) var literalChannelsChanged: UInt64 = 0
+
     func literalChannels() -> [String] {
         var result: [String] = []
         var stack: [(Node, String)] = [(root, "")]
@@ -55,7 +59,9 @@ struct SubscriptionIndex {
         let key = ObjectIdentifier(session)
         let inserted: Bool
         switch pattern.kind {
-        case .literal: inserted = node.literal.updateValue(session, forKey: key) == nil
+        case .literal:
+            inserted = node.literal.updateValue(session, forKey: key) == nil
+            if inserted, node.literal.count == 1 { literalChannelsChanged &+= 1 }
         case .singleWildcard: inserted = node.single.updateValue(session, forKey: key) == nil
         case .deepWildcard: inserted = node.deep.updateValue(session, forKey: key) == nil
         }
@@ -75,7 +81,9 @@ struct SubscriptionIndex {
         let key = ObjectIdentifier(session)
         let removed: Bool
         switch pattern.kind {
-        case .literal: removed = node.literal.removeValue(forKey: key) != nil
+        case .literal:
+            removed = node.literal.removeValue(forKey: key) != nil
+            if removed, node.literal.isEmpty { literalChannelsChanged &+= 1 }
         case .singleWildcard: removed = node.single.removeValue(forKey: key) != nil
         case .deepWildcard: removed = node.deep.removeValue(forKey: key) != nil
         }
