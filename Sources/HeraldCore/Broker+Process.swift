@@ -27,8 +27,12 @@ extension Broker {
     ///   - type: the transport the batch came on.
     ///   - connection: where pushed messages and the held connect reply go. For WebSocket it is
     ///     the socket; for HTTP it is this request's response (nil if it cannot be held).
-    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?) -> BatchResult {
+    ///   - admitHandshake: asked once per handshake (after the first of a batch, which is the
+    ///     only one a batch may hold); the transport's rate limits answer with the `Limit`
+    ///     that refuses it, or nil to admit it.
+    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?, admitHandshake: (() -> Limit?)? = nil) -> BatchResult {
         var result = BatchResult()
+        var handshakes = 0
         let exts = extensions.withLock { $0 }
         // A connect that shares an HTTP request with other messages is never held
         // (bayeux-notes rule 6): the other replies would wait with it.
@@ -38,7 +42,9 @@ extension Broker {
             var rejected: BayeuxError?
             if message.byteCount > configuration.maxMessageBytes {
                 rejected = .messageTooLarge(limit: configuration.maxMessageBytes)
+                limits.record(.messageBytes)
             }
+            if message.idTooLong { limits.record(.idBytes) }
             var dropped = false
             for ext in exts where rejected == nil && !dropped {
                 switch ext.incoming(&message, session: session) {
@@ -53,6 +59,9 @@ extension Broker {
                 reply = errorReply(message, rejected)
             } else if let field = message.malformedField {
                 reply = errorReply(message, BayeuxError(code: 400, args: [field], message: "Invalid parameter"))
+            } else if message.channel == MetaChannel.handshake.rawValue, let refusal = handshakeRefusal(&handshakes, admit: admitHandshake) {
+                limits.record(refusal)
+                reply = handshakeRefused(message, by: refusal)
             } else if exts.isEmpty, let channel = message.channel, MetaChannel.command(channel) == nil {
                 // A publish with no extension to see its reply: a successful one is
                 // acknowledged without building the reply object.
@@ -90,6 +99,21 @@ extension Broker {
 
     // MARK: Meta channels
 
+    /// Why this handshake, the `count`th of its batch so far, may not go ahead, if it may not.
+    private func handshakeRefusal(_ count: inout Int, admit: (() -> Limit?)?) -> Limit? {
+        count += 1
+        if count > 1 { return .handshakesPerBatch }
+        return admit?()
+    }
+
+    /// The reply to a handshake a limit refused: `429`, and advice to handshake again after a
+    /// second. Nothing is logged per refusal: a flood must not become a flood of log lines.
+    func handshakeRefused(_ message: BayeuxMessage, by limit: Limit) -> JSONObject {
+        let reply = baseReply(message)
+        let text = limit == .handshakesPerBatch ? "One handshake per message batch" : "Too many handshakes"
+        return failed(reply, BayeuxError(code: 429, args: [limit.rawValue], message: text), advice: Advice(reconnect: .handshake, intervalMilliseconds: 1000))
+    }
+
     func handshake(_ message: BayeuxMessage) -> JSONObject {
         var reply = baseReply(message)
         reply["version"] = .string("1.0")
@@ -112,7 +136,11 @@ extension Broker {
             return true
         }
         guard admitted else {
-            logger.warning("handshake refused: maxSessions reached", metadata: ["limit": "\(configuration.maxSessions)"])
+            limits.record(.sessions)
+            // Once per 10,000 refusals: a handshake flood must not flood the log too.
+            if limits.count(.sessions) % 10_000 == 1 {
+                logger.warning("handshake refused: maxSessions reached", metadata: ["limit": "\(configuration.maxSessions)", "refused": "\(limits.count(.sessions))"])
+            }
             return failed(reply, BayeuxError(code: 503, args: [String(configuration.maxSessions)], message: "Too many sessions"), advice: Advice(reconnect: .handshake, intervalMilliseconds: 0))
         }
         counters.sessionsOpened.add(1, ordering: .relaxed)

@@ -26,6 +26,8 @@ public final class Broker: Sendable {
     let throttled = Mutex<[ObjectIdentifier: Session]>([:])
     let writer: StoreWriter?
     public let counters = BrokerCounters()
+    /// Limits that tripped, by limit; the server records its own here too.
+    public let limits = LimitCounters()
     /// The room the transport wants around each encoded delivery (`DeliveryFraming`); nil
     /// until a transport asks for some.
     let framing = Mutex<(any DeliveryFraming)?>(nil)

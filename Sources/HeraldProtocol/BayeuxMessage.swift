@@ -7,8 +7,12 @@ public import NIOCore
 /// re-encoded.
 public struct BayeuxMessage: Sendable {
     public var channel: String?
-    /// Echoed verbatim (same JSON type) in the reply.
+    /// Echoed verbatim (same JSON type) in the reply. A string or number of at most
+    /// `maxIdBytes`; a longer one is not kept (the message is answered `400:id:…` without it).
     public var id: JSONValue?
+    /// The longest `id` Herald echoes. CometD's ids are counters and Faye's are short base-36
+    /// strings; 256 bytes leaves room for UUIDs and prefixes.
+    public static let maxIdBytes = 256
     public var clientId: String?
     /// The raw JSON of `data`, if present.
     public var data: ByteBuffer?
@@ -24,6 +28,8 @@ public struct BayeuxMessage: Sendable {
     public var byteCount: Int
     /// Set when a known field has the wrong JSON type; the broker answers with an error.
     public var malformedField: String?
+    /// The `id` was longer than `maxIdBytes` (and `malformedField` is `id`).
+    public var idTooLong = false
 
     public init(channel: String? = nil, id: JSONValue? = nil, clientId: String? = nil, data: ByteBuffer? = nil, byteCount: Int = 0) {
         self.channel = channel

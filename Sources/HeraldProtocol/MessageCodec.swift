@@ -94,6 +94,14 @@ public enum MessageCodec {
                 case .id:
                     let value = try parser.parseValue()
                     switch value {
+                    case .string(let text) where text.utf8.count > BayeuxMessage.maxIdBytes:
+                        // Never echoed: a long id in every message of a flood would make each
+                        // reply as large as the request (issue: 60,000-character ids).
+                        message.malformedField = "id"
+                        message.idTooLong = true
+                    case .number(let text) where text.utf8.count > BayeuxMessage.maxIdBytes:
+                        message.malformedField = "id"
+                        message.idTooLong = true
                     case .string, .number: message.id = value
                     case .null: message.id = nil
                     default: message.malformedField = "id"

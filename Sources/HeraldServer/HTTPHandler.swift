@@ -51,9 +51,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     private var deadline: RequestDeadline
     private let ticker: ConnectionTicker
     private let traffic: TrafficCounters
+    private let handshakes: HandshakeLimiter
+    private var handshakeBucket: TokenBucket
+    /// Asked by the broker for each handshake of a batch: made once, not per request.
+    private var admitHandshake: (() -> Limit?)?
 
-    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, traffic: TrafficCounters, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, logger: Logger) {
         self.traffic = traffic
+        self.handshakes = handshakes
+        self.handshakeBucket = handshakes.connectionBucket()
         self.broker = broker
         self.configuration = configuration
         self.cors = cors
@@ -64,6 +70,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        let remote = context.channel.remoteAddress
+        admitHandshake = { [unowned self] in handshakes.admit(from: remote, connection: &handshakeBucket) }
         ticker.add(self)
     }
 
@@ -88,6 +96,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         self.context = nil
         httpHandlers = []
         installWebSocket = nil
+        admitHandshake = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -250,7 +259,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         guard let context else { return }
         format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
         let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: context.channel.remoteAddress)
-        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder)
+        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake)
         perform(state.batchProcessed(result, connection: responder))
     }
 

@@ -23,6 +23,8 @@ public final class HeraldServer: Service, Sendable {
     let onListening: (@Sendable (SocketAddress) -> Void)?
     /// Built once: every connection checks origins against it.
     let cors: CORSPolicy
+    /// Handshake rate limits, per connection and per IP address.
+    let handshakes: HandshakeLimiter
 
     struct State {
         var serverChannel: (any Channel)?
@@ -48,6 +50,7 @@ public final class HeraldServer: Service, Sendable {
         self.logger = logger
         self.onListening = onListening
         self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
+        self.handshakes = HandshakeLimiter(configuration: configuration)
         // Deliveries are encoded with room for the WebSocket frame that sends one alone.
         broker.useDeliveryFraming(SingleMessageFrame.Framing())
     }
@@ -71,6 +74,18 @@ public final class HeraldServer: Service, Sendable {
     /// Bytes received and sent on the data plane.
     public let traffic = TrafficCounters()
     let httpConnections = Atomic<Int>(0)
+
+    /// Bytes written to connections and not yet taken by the kernel, over all connections:
+    /// what clients that read slowly or not at all make the server hold, besides session
+    /// queues. It asks every connection's event loop, so it costs O(connections).
+    public func bufferedOutboundBytes() async -> Int {
+        let channels = state.withLock { Array($0.connections.values) }
+        var total = 0
+        for channel in channels {
+            total += (try? await channel.getOption(.bufferedWritableBytes).get()) ?? 0
+        }
+        return total
+    }
 
     /// Whether the listener is bound and not shutting down.
     public var isServing: Bool { state.withLock { $0.serverChannel != nil && !$0.quiescing } }
@@ -189,7 +204,7 @@ public final class HeraldServer: Service, Sendable {
     /// frames itself (`WebSocketFrameReader`, `prependWebSocketHeader`), and returns it.
     private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
         let loop = services(for: context.eventLoop)
-        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, logger: logger)
+        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, handshakes: handshakes, logger: logger)
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         webSocketConnections.add(1, ordering: .relaxed)
         context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }
@@ -227,12 +242,22 @@ public final class HeraldServer: Service, Sendable {
                 try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
                 #endif
             }
+            let loop = services(for: channel.eventLoop)
+            // First, for the connection's whole life: stops reading from a client that does
+            // not read what it is sent, and closes it past a limit.
+            try channel.pipeline.syncOperations.addHandler(ConnectionGuard(
+                maxOutboundBytes: configuration.maxOutboundBufferBytes,
+                stallTimeout: .seconds(Int64(max(1, configuration.writeStallTimeoutSeconds))),
+                ticker: loop.requests,
+                limits: broker.limits,
+                logger: logger
+            ), name: "connection-guard")
             // The HTTP pipeline is built only for connections that need it (see `UpgradeSniffer`).
             try channel.pipeline.syncOperations.addHandler(UpgradeSniffer(
                 mountPath: configuration.path,
                 cors: cors,
                 deadline: RequestDeadline(timeout: requestTimeout),
-                ticker: services(for: channel.eventLoop).requests,
+                ticker: loop.requests,
                 installWebSocket: { [unowned self] context in try self.installWebSocket(on: context) },
                 installHTTP: { [unowned self] context, deadline in try self.installHTTP(on: context, deadline: deadline) }
             ), name: "upgrade-sniffer")
@@ -245,7 +270,7 @@ public final class HeraldServer: Service, Sendable {
     /// handshake POST; NIO's upgrade handler only looks at the first request).
     private func installHTTP(on context: ChannelHandlerContext, deadline: RequestDeadline) throws {
         let sync = context.pipeline.syncOperations
-        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, logger: logger)
+        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, handshakes: handshakes, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()

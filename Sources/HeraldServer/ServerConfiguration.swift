@@ -25,6 +25,22 @@ public struct ServerConfiguration: Sendable {
     /// it and lets the session's queue absorb the rest (and apply the slow-consumer policy).
     public var writeBufferHighWaterMarkBytes: Int = 256 * 1024
     public var writeBufferLowWaterMarkBytes: Int = 64 * 1024
+    /// A connection with more than this many bytes waiting to be sent is closed. Reading from
+    /// a connection stops while more than the high-water mark waits (so a client that sends
+    /// and never reads is not read any more); this bounds the replies to one read burst.
+    public var maxOutboundBufferBytes: Int = 4 * 1024 * 1024
+    /// A connection whose socket stays full (its peer reads nothing) this long is closed.
+    public var writeStallTimeoutSeconds: Int = 30
+    /// Handshakes one connection may make per second (bursts of twice as many pass). More are
+    /// answered `429:handshake_rate_connection:Too many handshakes`. 0: no limit.
+    public var handshakesPerSecondPerConnection: Int = 10
+    /// Handshakes one IP address may make per second (bursts of twice as many pass). More are
+    /// answered `429:handshake_rate_ip:Too many handshakes`. 0: no limit. Loopback addresses
+    /// are exempt unless `rateLimitLoopback` is set: behind a proxy on the same host, every
+    /// client would share one address.
+    public var handshakesPerSecondPerIP: Int = 50
+    /// Apply the per-IP limits to loopback addresses too.
+    public var rateLimitLoopback: Bool = false
     /// On shutdown, how long connections get to finish (answer held connects, send close
     /// frames, complete a response in progress) before they are closed outright.
     public var shutdownTimeoutSeconds: Int = 10

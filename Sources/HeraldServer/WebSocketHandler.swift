@@ -46,9 +46,18 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private var writable = true
     private var allocator = ByteBufferAllocator()
     private var reader: WebSocketFrameReader
+    let handshakes: HandshakeLimiter
+    private var handshakeBucket: TokenBucket
+    /// Asked by the broker for each handshake of a batch: made once, not per batch.
+    private var admitHandshake: (() -> Limit?)?
+    /// Keepalive ticks since `close` sent its close frame: the connection is closed outright
+    /// on the second, whether or not the peer read the frame.
+    private var ticksSinceClose = 0
 
-    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, logger: Logger) {
         self.traffic = traffic
+        self.handshakes = handshakes
+        self.handshakeBucket = handshakes.connectionBucket()
         self.broker = broker
         self.configuration = configuration
         self.scheduler = scheduler
@@ -62,12 +71,15 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         self.allocator = context.channel.allocator
         self.writable = context.channel.isWritable
         self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler, remoteAddress: context.channel.remoteAddress)
+        let remote = context.channel.remoteAddress
+        admitHandshake = { [unowned self] in handshakes.admit(from: remote, connection: &handshakeBucket) }
         keepaliveTimer.add(self)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cleanUp()
         connection.detach()
+        admitHandshake = nil
         self.context = nil
     }
 
@@ -233,7 +245,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             return
         }
         if messages.isEmpty { return }
-        let result = broker.process(messages, type: .websocket, connection: connection)
+        let result = broker.process(messages, type: .websocket, connection: connection, admitHandshake: admitHandshake)
         perform(state.batchProcessed(result, connection: connection))
     }
 
@@ -303,7 +315,13 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
 
     /// Called by `keepaliveTimer` every ping interval.
     func keepalive() {
-        guard context != nil, !closing else { return }
+        guard let context else { return }
+        if closing {
+            // A peer that reads nothing never takes the close frame, and its write never ends.
+            ticksSinceClose += 1
+            if ticksSinceClose >= 2 { context.close(promise: nil) }
+            return
+        }
         // Any frame resets the count, so a busy socket is never pinged: the first tick after
         // activity only starts counting; the next silent ones ping; the fourth closes.
         silentPingIntervals += 1

@@ -143,6 +143,7 @@ import Testing
                 scheduler: FlushScheduler(eventLoop: channel.eventLoop, traffic: traffic, broker: broker),
                 keepalive: ConnectionTicker(eventLoop: channel.eventLoop, interval: .seconds(30)),
                 traffic: traffic,
+                handshakes: HandshakeLimiter(configuration: ServerConfiguration()),
                 logger: Logger(label: "test")
             )
             try channel.pipeline.syncOperations.addHandler(created)

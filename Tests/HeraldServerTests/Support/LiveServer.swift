@@ -14,12 +14,16 @@ struct LiveServer {
     let housekeeping: Task<Void, any Error>
 
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    /// For tests that flood a server on purpose: a long read burst on one of `group`'s loops
+    /// would stall every other test's connections on that loop.
+    static let floodGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 
     static func start(
         clock: any BrokerClock = SystemBrokerClock(),
         store: (any MessageStore)? = nil,
         broker configure: (inout BrokerConfiguration) -> Void = { _ in },
-        server configureServer: (inout ServerConfiguration) -> Void = { _ in }
+        server configureServer: (inout ServerConfiguration) -> Void = { _ in },
+        group: MultiThreadedEventLoopGroup = LiveServer.group
     ) async throws -> LiveServer {
         var brokerConfiguration = BrokerConfiguration()
         brokerConfiguration.sweepIntervalMilliseconds = 100
@@ -52,9 +56,10 @@ func withLiveServer<T>(
     store: (any MessageStore)? = nil,
     broker configure: (inout BrokerConfiguration) -> Void = { _ in },
     server configureServer: (inout ServerConfiguration) -> Void = { _ in },
+    group: MultiThreadedEventLoopGroup = LiveServer.group,
     _ body: (LiveServer) async throws -> T
 ) async throws -> T {
-    let live = try await LiveServer.start(clock: clock, store: store, broker: configure, server: configureServer)
+    let live = try await LiveServer.start(clock: clock, store: store, broker: configure, server: configureServer, group: group)
     do {
         let result = try await body(live)
         await live.stop()

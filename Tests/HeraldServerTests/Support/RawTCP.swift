@@ -65,6 +65,28 @@ final class RawTCP: Sendable {
         try await self.channel.writeAndFlush(ByteBuffer(bytes: bytes)).get()
     }
 
+    /// Writes `bytes` if the peer takes them within `timeout`: false when they are still not
+    /// all handed to the kernel by then (the peer stopped reading and the buffers are full).
+    func write(_ bytes: [UInt8], within timeout: TimeAmount) async -> Bool {
+        let loop = self.channel.eventLoop
+        let promise = loop.makePromise(of: Bool.self)
+        let done = NIOLoopBoundBox.makeBoxSendingValue(false, eventLoop: loop)
+        let channel = self.channel
+        loop.execute {
+            channel.writeAndFlush(ByteBuffer(bytes: bytes)).whenComplete { result in
+                guard !done.value else { return }
+                done.value = true
+                promise.succeed((try? result.get()) != nil)
+            }
+            loop.scheduleTask(in: timeout) {
+                guard !done.value else { return }
+                done.value = true
+                promise.succeed(false)
+            }
+        }
+        return (try? await promise.futureResult.get()) ?? false
+    }
+
     func write(_ string: String) async throws {
         try await self.write(Array(string.utf8))
     }

@@ -1,0 +1,194 @@
+import Foundation
+import HeraldCore
+import HeraldProtocol
+import HeraldServer
+import NIOCore
+import Testing
+
+/// The holes a hostile-input probe found (issue 12), each reproduced as the probe did it,
+/// bounded and on loopback, and shown closed. The floods run one at a time, on their own
+/// event loop, so that they do not stall the other suites' servers.
+@Suite(.serialized) struct HostileClientTests {
+    static let upgrade = "GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+
+    /// A masked client frame with any opcode (pings here).
+    static func maskedFrame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
+        precondition(payload.count < 126)
+        let mask: [UInt8] = [0x0A, 0x0B, 0x0C, 0x0D]
+        return [0x80 | opcode, 0x80 | UInt8(payload.count)] + mask + payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+    }
+
+    /// Writes `chunk` until the server stops taking it (a write waits a second) or `limit`
+    /// bytes went out; returns how many did.
+    static func flood(_ socket: RawTCP, with chunk: [UInt8], limit: Int) async -> Int {
+        var written = 0
+        while written < limit, await socket.write(chunk, within: .seconds(1)) {
+            written += chunk.count
+        }
+        return written
+    }
+
+    /// Short timeouts, so that the connections the flood leaves stuck are closed within the test.
+    static func shortTimeouts(_ configuration: inout ServerConfiguration) {
+        configuration.webSocketPingIntervalSeconds = 1
+        configuration.writeStallTimeoutSeconds = 2
+        configuration.requestTimeoutSeconds = 2
+    }
+
+    static func waitUntil(_ seconds: Double, _ condition: () async -> Bool) async -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return await condition()
+    }
+
+    /// Probe: 1,000,000 pings on an upgraded socket that never reads took RSS from 72 to
+    /// 322 MB. Now reading stops once the pongs fill the socket: the client cannot even send
+    /// most of its flood, the server holds at most `maxOutboundBufferBytes` for it, and the
+    /// stuck connection is closed.
+    @Test func aPingFloodThatIsNeverReadIsNotBuffered() async throws {
+        try await withLiveServer(server: Self.shortTimeouts, group: LiveServer.floodGroup) { live in
+            let socket = try await RawTCP.connect(port: live.port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.floodGroup)
+            try await socket.write(Self.upgrade)
+            let ping = Self.maskedFrame(opcode: 0x9, payload: Array(repeating: 0x70, count: 125))
+            let chunk = Array([[UInt8]](repeating: ping, count: 1000).joined())
+            let attempted = 100 * 1024 * 1024
+            let written = await Self.flood(socket, with: chunk, limit: attempted)
+            let held = await live.server.bufferedOutboundBytes()
+            #expect(written < 30 * 1024 * 1024, "the server kept reading: \(written) bytes of pings taken")
+            #expect(held <= ServerConfiguration().maxOutboundBufferBytes, "\(held) bytes of pongs held for a client that reads nothing")
+            #expect(await Self.waitUntil(8) { live.server.connectionCount == 0 }, "the stuck connection is closed")
+            let tripped = live.broker.limits.count(.writeStall) + live.broker.limits.count(.outboundBytes)
+            #expect(tripped == 1)
+            await socket.close()
+        }
+    }
+
+    /// Probe: 300,000 pipelined `POST /bayeux` with `[]` on one connection that never reads,
+    /// 95 → 273 MB. Same bound for HTTP responses. Each request here carries 50 connects for
+    /// an unknown client, so that the replies fill the socket with fewer requests (the probe's
+    /// `[]` needed tens of thousands, seconds of CPU in a debug build).
+    @Test func pipelinedRequestsThatAreNeverReadAreNotBuffered() async throws {
+        try await withLiveServer(server: Self.shortTimeouts, group: LiveServer.floodGroup) { live in
+            let socket = try await RawTCP.connect(port: live.port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.floodGroup)
+            let body = "[" + Array(repeating: #"{"channel":"/meta/connect","clientId":"gone","connectionType":"long-polling"}"#, count: 50).joined(separator: ",") + "]"
+            let request = Array("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+            let chunk = Array([[UInt8]](repeating: request, count: 40).joined())
+            let written = await Self.flood(socket, with: chunk, limit: 60 * 1024 * 1024)
+            let held = await live.server.bufferedOutboundBytes()
+            #expect(written < 20 * 1024 * 1024, "the server kept reading: \(written) bytes of requests taken")
+            #expect(held <= ServerConfiguration().maxOutboundBufferBytes, "\(held) bytes of responses held for a client that reads nothing")
+            #expect(await Self.waitUntil(8) { live.server.connectionCount == 0 }, "the stuck connection is closed")
+            // Which limit closes it depends on how much one read burst took: past the outbound
+            // bound at once, or else the stall timer.
+            let tripped = live.broker.limits.count(.writeStall) + live.broker.limits.count(.outboundBytes)
+            #expect(tripped == 1)
+            await socket.close()
+        }
+    }
+
+    /// Probe: publishes with a 60,000-character `id`, each answered with the id echoed. Now
+    /// an id over 256 bytes is refused as an invalid parameter and never echoed.
+    @Test func aLongIdIsRefusedAndNeverEchoed() async throws {
+        try await withLiveServer { live in
+            let client = try await RawBayeuxSocket.connect(port: live.port)
+            let long = String(repeating: "i", count: 60_000)
+            let replies = try await client.exchange([
+                #"{"channel":"/a","clientId":"\#(client.clientId)","data":1,"id":"\#(long)"}"#,
+                #"{"channel":"/a","clientId":"\#(client.clientId)","data":1,"id":\#(String(repeating: "7", count: 300))}"#,
+                #"{"channel":"/a","clientId":"\#(client.clientId)","data":1,"id":"\#(String(repeating: "k", count: BayeuxMessage.maxIdBytes))"}"#,
+            ], expectReplies: 3)
+            #expect(replies[0]["error"]?.stringValue == "400:id:Invalid parameter")
+            #expect(replies[0]["id"] == nil)
+            #expect(replies[1]["error"]?.stringValue == "400:id:Invalid parameter")
+            #expect(replies[1]["id"] == nil)
+            #expect(replies[2]["successful"] == .bool(true), "an id of exactly the limit is echoed")
+            #expect(replies[2]["id"]?.stringValue?.count == BayeuxMessage.maxIdBytes)
+            #expect(live.broker.limits.count(.idBytes) == 2)
+            await client.close()
+        }
+    }
+
+    static func handshakes(_ count: Int) -> String {
+        "[" + (0..<count).map { #"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"],"id":"\#($0)"}"# }.joined(separator: ",") + "]"
+    }
+
+    /// Probe: 205 POSTs of 1,000 batched handshakes made 199,996 sessions in two seconds. Now
+    /// a batch makes one session at most, and one connection and one address are rate-limited.
+    @Test func batchedHandshakesMakeOneSession() async throws {
+        try await withLiveServer { live in
+            let response = try await TestHTTP.postJSON(Self.handshakes(1000), port: live.port, on: LiveServer.group)
+            let replies = try #require(try JSONParser.parse(response.text).arrayValue)
+            #expect(replies.count == 1000)
+            #expect(replies.filter { $0["successful"] == .bool(true) }.count == 1)
+            #expect(replies[1]["error"]?.stringValue == "429:handshakes_per_batch:One handshake per message batch")
+            #expect(replies[1]["advice"]?["reconnect"]?.stringValue == "handshake")
+            #expect(live.broker.sessionCount == 1)
+            #expect(live.broker.limits.count(.handshakesPerBatch) == 999)
+        }
+    }
+
+    /// One WebSocket, 40 handshakes as fast as it can: a burst of 10 (twice the rate) and the
+    /// rate after it. The bound allows for however long the test took.
+    @Test func handshakesAreRateLimitedPerConnection() async throws {
+        try await withLiveServer(server: { $0.handshakesPerSecondPerConnection = 5 }) { live in
+            let socket = try await TestWebSocket.connect(port: live.port, on: LiveServer.group)
+            var admitted = 0
+            var refused = 0
+            let started = Date()
+            for _ in 0..<40 {
+                try await socket.send(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket"]}]"#)
+                let reply = try #require(try JSONParser.parse(try await socket.receive()).arrayValue?.first)
+                if reply["successful"] == .bool(true) {
+                    admitted += 1
+                } else {
+                    #expect(reply["error"]?.stringValue == "429:handshake_rate_connection:Too many handshakes")
+                    #expect(reply["advice"]?["reconnect"]?.stringValue == "handshake")
+                    refused += 1
+                }
+            }
+            let allowed = 10 + Int(Date().timeIntervalSince(started) * 5) + 1
+            #expect(admitted >= 10 && admitted <= allowed, "\(admitted) admitted, at most \(allowed) allowed")
+            #expect(live.broker.limits.count(.handshakeRateConnection) == refused)
+            await socket.close()
+        }
+    }
+
+    /// Many connections from one address (loopback counted here): the address's bucket runs
+    /// out whatever the connections' own buckets say.
+    @Test func handshakesAreRateLimitedPerAddress() async throws {
+        try await withLiveServer(server: {
+            $0.handshakesPerSecondPerIP = 1
+            $0.rateLimitLoopback = true
+        }) { live in
+            var admitted = 0
+            var refused = 0
+            let started = Date()
+            for _ in 0..<20 {
+                let response = try await TestHTTP.postJSON(Self.handshakes(1), port: live.port, on: LiveServer.group)
+                let reply = try #require(try JSONParser.parse(response.text).arrayValue?.first)
+                if reply["successful"] == .bool(true) {
+                    admitted += 1
+                } else {
+                    #expect(reply["error"]?.stringValue == "429:handshake_rate_ip:Too many handshakes")
+                    refused += 1
+                }
+            }
+            let allowed = 2 + Int(Date().timeIntervalSince(started)) + 1
+            #expect(admitted >= 2 && admitted <= allowed, "\(admitted) admitted, at most \(allowed) allowed")
+            #expect(live.broker.limits.count(.handshakeRateIP) == refused)
+        }
+    }
+
+    /// Loopback is exempt from the per-address limit by default (a proxy on the same host).
+    @Test func loopbackIsExemptFromTheAddressLimitByDefault() async throws {
+        try await withLiveServer(server: { $0.handshakesPerSecondPerIP = 1 }) { live in
+            for _ in 0..<10 {
+                let response = try await TestHTTP.postJSON(Self.handshakes(1), port: live.port, on: LiveServer.group)
+                #expect(try JSONParser.parse(response.text).arrayValue?.first?["successful"] == .bool(true))
+            }
+        }
+    }
+}
