@@ -58,6 +58,16 @@ final class AdminMetrics: Sendable {
                 if grown > 0 { metric.increment(by: Int64(grown)) }
                 state.last[name] = value
             }
+            for (limit, count) in broker.limits.all {
+                let key = "limit_trips:" + limit
+                let grown = count - (state.last[key] ?? 0)
+                let metric = registry.makeCounter(
+                    descriptor: Self.name("limit_trips", unit: "total", help: "Requests refused and connections closed by a limit, by limit (docs/configuration.md lists them)."),
+                    labels: [("limit", limit)]
+                )
+                if grown > 0 { metric.increment(by: Int64(grown)) }
+                state.last[key] = count
+            }
             return stats
         }
         for (transport, count) in connections {

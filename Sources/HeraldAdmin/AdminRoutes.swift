@@ -105,6 +105,7 @@ struct AdminRoutes: Sendable {
             ("sessionsExpired", .int(s.sessionsExpired)),
             ("errors", .int(s.errors)),
             ("store", .object(JSONObject([("writes", .int(s.storeWrites)), ("commits", .int(s.storeCommits)), ("failures", .int(s.storeFailures))]))),
+            ("limits", .object(JSONObject(broker.limits.all.map { ($0.limit, .int($0.count)) }))),
         ])
         return AdminJSON.response(.object(body))
     }

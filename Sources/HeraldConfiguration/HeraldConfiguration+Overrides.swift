@@ -40,6 +40,28 @@ extension HeraldConfiguration {
         public var maxLoggedChannels: Int?
         /// `--threads`, `HERALD_THREADS`.
         public var threads: Int?
+        /// `--max-sessions`, `HERALD_MAX_SESSIONS`.
+        public var maxSessions: Int?
+        /// `--max-subscriptions`, `HERALD_MAX_SUBSCRIPTIONS`.
+        public var maxSubscriptions: Int?
+        /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
+        public var maxConnections: Int?
+        /// `--max-connections-per-ip`, `HERALD_MAX_CONNECTIONS_PER_IP`.
+        public var maxConnectionsPerIP: Int?
+        /// `--handshakes-per-second`, `HERALD_HANDSHAKES_PER_SECOND`.
+        public var handshakesPerSecond: Int?
+        /// `--handshakes-per-second-per-ip`, `HERALD_HANDSHAKES_PER_SECOND_PER_IP`.
+        public var handshakesPerSecondPerIP: Int?
+        /// `--rate-limit-loopback`, `HERALD_RATE_LIMIT_LOOPBACK`.
+        public var rateLimitLoopback: Bool?
+        /// `--max-outbound-bytes`, `HERALD_MAX_OUTBOUND_BYTES`.
+        public var maxOutboundBytes: Int?
+        /// `--write-stall-timeout-s`, `HERALD_WRITE_STALL_TIMEOUT_S`.
+        public var writeStallTimeoutSeconds: Int?
+        /// `--request-timeout-s`, `HERALD_REQUEST_TIMEOUT_S`.
+        public var requestTimeoutSeconds: Int?
+        /// `--ping-interval-s`, `HERALD_PING_INTERVAL_S`.
+        public var pingIntervalSeconds: Int?
 
         public init(
             host: String? = nil,
@@ -58,7 +80,18 @@ extension HeraldConfiguration {
             maxBatchBytes: Int? = nil,
             maxPendingBytes: Int? = nil,
             maxLoggedChannels: Int? = nil,
-            threads: Int? = nil
+            threads: Int? = nil,
+            maxSessions: Int? = nil,
+            maxSubscriptions: Int? = nil,
+            maxConnections: Int? = nil,
+            maxConnectionsPerIP: Int? = nil,
+            handshakesPerSecond: Int? = nil,
+            handshakesPerSecondPerIP: Int? = nil,
+            rateLimitLoopback: Bool? = nil,
+            maxOutboundBytes: Int? = nil,
+            writeStallTimeoutSeconds: Int? = nil,
+            requestTimeoutSeconds: Int? = nil,
+            pingIntervalSeconds: Int? = nil
         ) {
             self.host = host
             self.port = port
@@ -77,6 +110,17 @@ extension HeraldConfiguration {
             self.maxPendingBytes = maxPendingBytes
             self.maxLoggedChannels = maxLoggedChannels
             self.threads = threads
+            self.maxSessions = maxSessions
+            self.maxSubscriptions = maxSubscriptions
+            self.maxConnections = maxConnections
+            self.maxConnectionsPerIP = maxConnectionsPerIP
+            self.handshakesPerSecond = handshakesPerSecond
+            self.handshakesPerSecondPerIP = handshakesPerSecondPerIP
+            self.rateLimitLoopback = rateLimitLoopback
+            self.maxOutboundBytes = maxOutboundBytes
+            self.writeStallTimeoutSeconds = writeStallTimeoutSeconds
+            self.requestTimeoutSeconds = requestTimeoutSeconds
+            self.pingIntervalSeconds = pingIntervalSeconds
         }
     }
 }

@@ -67,6 +67,8 @@ public struct HeraldConfiguration: Sendable {
         broker.maxBatchBytes = try lookup.integer(overrides.maxBatchBytes, "MAX_BATCH_BYTES", default: broker.maxBatchBytes)
         broker.maxPendingBytesPerSession = try lookup.integer(overrides.maxPendingBytes, "MAX_PENDING_BYTES", default: broker.maxPendingBytesPerSession)
         broker.maxLoggedChannels = try lookup.integer(overrides.maxLoggedChannels, "MAX_LOGGED_CHANNELS", default: broker.maxLoggedChannels)
+        broker.maxSessions = try lookup.integer(overrides.maxSessions, "MAX_SESSIONS", default: broker.maxSessions)
+        broker.maxSubscriptionsPerSession = try lookup.integer(overrides.maxSubscriptions, "MAX_SUBSCRIPTIONS", default: broker.maxSubscriptionsPerSession)
         // A batch must be able to carry the largest message, or that message could never be sent.
         guard broker.maxMessageBytes > 0, broker.maxBatchBytes >= broker.maxMessageBytes else {
             throw .invalidByteLimits
@@ -79,6 +81,19 @@ public struct HeraldConfiguration: Sendable {
         guard server.path.hasPrefix("/") else { throw .invalidPath }
         server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "*")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        server.maxConnections = try lookup.integer(overrides.maxConnections, "MAX_CONNECTIONS", default: server.maxConnections)
+        server.maxConnectionsPerIP = try lookup.integer(overrides.maxConnectionsPerIP, "MAX_CONNECTIONS_PER_IP", default: server.maxConnectionsPerIP)
+        server.handshakesPerSecondPerConnection = try lookup.integer(overrides.handshakesPerSecond, "HANDSHAKES_PER_SECOND", default: server.handshakesPerSecondPerConnection)
+        server.handshakesPerSecondPerIP = try lookup.integer(overrides.handshakesPerSecondPerIP, "HANDSHAKES_PER_SECOND_PER_IP", default: server.handshakesPerSecondPerIP)
+        server.rateLimitLoopback = try lookup.boolean(overrides.rateLimitLoopback, "RATE_LIMIT_LOOPBACK", default: server.rateLimitLoopback)
+        server.maxOutboundBufferBytes = try lookup.integer(overrides.maxOutboundBytes, "MAX_OUTBOUND_BYTES", default: server.maxOutboundBufferBytes)
+        server.writeStallTimeoutSeconds = try lookup.integer(overrides.writeStallTimeoutSeconds, "WRITE_STALL_TIMEOUT_S", default: server.writeStallTimeoutSeconds)
+        server.requestTimeoutSeconds = try lookup.integer(overrides.requestTimeoutSeconds, "REQUEST_TIMEOUT_S", default: server.requestTimeoutSeconds)
+        server.webSocketPingIntervalSeconds = try lookup.integer(overrides.pingIntervalSeconds, "PING_INTERVAL_S", default: server.webSocketPingIntervalSeconds)
+        // Outbound must hold the replies to a read burst at the high-water mark, and the
+        // timeouts are whole seconds of at least one.
+        guard server.maxOutboundBufferBytes >= server.writeBufferHighWaterMarkBytes else { throw .invalidOutboundLimit(minimum: server.writeBufferHighWaterMarkBytes) }
+        guard server.writeStallTimeoutSeconds >= 1, server.requestTimeoutSeconds >= 1, server.webSocketPingIntervalSeconds >= 1 else { throw .invalidTimeout }
 
         configFile = lookup.optionalText(overrides.configFile, "CONFIG")
         if let configFile {

@@ -6,9 +6,12 @@
 public struct HeraldConfigurationError: Error, Equatable, Sendable {
     private enum Base: Equatable, Sendable {
         case notAnInteger(variable: String, text: String)
+        case notABoolean(variable: String, text: String)
         case unknownLogLevel(String)
         case invalidByteLimits
         case invalidPath
+        case invalidOutboundLimit(minimum: Int)
+        case invalidTimeout
         case unreadableFile(file: String)
         case invalidFile(file: String, reason: String)
         case notAnObject(file: String)
@@ -29,12 +32,23 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
         .init(.notAnInteger(variable: variable, text: text))
     }
 
+    /// An environment variable that must hold a boolean (`true`, `false`, `1`, `0`) does not.
+    public static func notABoolean(variable: String, text: String) -> Self {
+        .init(.notABoolean(variable: variable, text: text))
+    }
+
     /// The log level is not one of swift-log's level names.
     public static func unknownLogLevel(_ text: String) -> Self { .init(.unknownLogLevel(text)) }
 
     /// `maxMessageBytes` is not positive, or `maxBatchBytes` is smaller than it: a batch must
     /// be able to carry the largest message.
     public static var invalidByteLimits: Self { .init(.invalidByteLimits) }
+
+    /// `maxOutboundBufferBytes` is below the write buffer's high-water mark.
+    public static func invalidOutboundLimit(minimum: Int) -> Self { .init(.invalidOutboundLimit(minimum: minimum)) }
+
+    /// A timeout in seconds (write stall, request, WebSocket ping) is below 1.
+    public static var invalidTimeout: Self { .init(.invalidTimeout) }
 
     /// The mount path does not start with `/`.
     public static var invalidPath: Self { .init(.invalidPath) }
@@ -68,7 +82,7 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The configuration file the error is about, if it is about one.
     public var file: String? {
         switch base {
-        case .notAnInteger, .unknownLogLevel, .invalidByteLimits, .invalidPath, .adminNeedsToken: nil
+        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .adminNeedsToken: nil
         case .unreadableTokenFile(let file): file
         case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
              .unknownSetting(let file, _), .channelsNotAnObject(let file):
@@ -82,9 +96,12 @@ extension HeraldConfigurationError: CustomStringConvertible {
     public var description: String {
         switch base {
         case .notAnInteger(let variable, let text): "\(variable) must be an integer, got '\(text)'"
+        case .notABoolean(let variable, let text): "\(variable) must be true or false, got '\(text)'"
         case .unknownLogLevel(let text): "unknown log level '\(text)'"
         case .invalidByteLimits: "max-batch-bytes must be at least max-message-bytes, and both positive"
         case .invalidPath: "path must start with /"
+        case .invalidOutboundLimit(let minimum): "max-outbound-bytes must be at least \(minimum) (the write buffer's high-water mark)"
+        case .invalidTimeout: "write-stall-timeout-s, request-timeout-s and ping-interval-s must be at least 1"
         case .unreadableFile(let file): "cannot read configuration file \(file)"
         case .invalidFile(let file, let reason): "\(file): \(reason)"
         case .notAnObject(let file): "\(file): expected a JSON object"

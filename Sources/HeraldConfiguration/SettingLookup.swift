@@ -26,4 +26,16 @@ struct SettingLookup {
         guard let value = Int(text) else { throw .notAnInteger(variable: variable, text: text) }
         return value
     }
+
+    /// `true`/`false` (or `1`/`0`, any case); anything else is an error naming the variable.
+    func boolean(_ explicit: Bool?, _ name: String, default fallback: Bool) throws(HeraldConfigurationError) -> Bool {
+        if let explicit { return explicit }
+        let variable = Self.environmentPrefix + name
+        guard let text = environment[variable] else { return fallback }
+        switch text.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default: throw .notABoolean(variable: variable, text: text)
+        }
+    }
 }

@@ -136,10 +136,10 @@ extension Broker {
             return true
         }
         guard admitted else {
-            limits.record(.sessions)
+            let refused = limits.record(.sessions)
             // Once per 10,000 refusals: a handshake flood must not flood the log too.
-            if limits.count(.sessions) % 10_000 == 1 {
-                logger.warning("handshake refused: maxSessions reached", metadata: ["limit": "\(configuration.maxSessions)", "refused": "\(limits.count(.sessions))"])
+            if refused % 10_000 == 1 {
+                logger.warning("handshake refused: maxSessions reached", metadata: ["limit": "\(configuration.maxSessions)", "refused": "\(refused)"])
             }
             return failed(reply, BayeuxError(code: 503, args: [String(configuration.maxSessions)], message: "Too many sessions"), advice: Advice(reconnect: .handshake, intervalMilliseconds: 0))
         }

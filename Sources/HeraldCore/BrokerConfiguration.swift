@@ -8,7 +8,10 @@ public struct BrokerConfiguration: Sendable {
     /// is dropped. Never while a connect is held.
     public var maxIntervalMilliseconds: Int = 30_000
     /// Largest single message object, in bytes. Larger ones get `413:<limit>:Message too large`.
-    public var maxMessageBytes: Int = 64 * 1024
+    /// 128 KiB admits a 64 KiB JSON document with its envelope and escaping. Memory is bounded
+    /// by the byte limits on queues (`maxPendingBytesPerSession`) and batches, not by keeping
+    /// messages small; nats-server's default payload limit is 1 MiB.
+    public var maxMessageBytes: Int = 128 * 1024
     /// Largest batch (WebSocket message or HTTP body), in bytes. Larger ones get a WebSocket
     /// close 1009 or HTTP 413.
     public var maxBatchBytes: Int = 1024 * 1024

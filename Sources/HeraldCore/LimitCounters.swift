@@ -15,6 +15,8 @@ public enum Limit: String, Sendable, CaseIterable {
     case handshakeRateIP = "handshake_rate_ip"
     /// A handshake found `maxSessions` sessions.
     case sessions
+    /// A connection was refused: `maxConnections` were open.
+    case connections
     /// A connection was refused: `maxConnectionsPerIP` from its address were open.
     case connectionsPerIP = "connections_per_ip"
     /// A message was larger than `maxMessageBytes`.
@@ -30,8 +32,13 @@ public final class LimitCounters: Sendable {
 
     public init() {}
 
-    public func record(_ limit: Limit, _ count: Int = 1) {
-        counts.withLock { $0[limit, default: 0] += count }
+    /// Counts `count` more trips of `limit`; returns its total.
+    @discardableResult
+    public func record(_ limit: Limit, _ count: Int = 1) -> Int {
+        counts.withLock {
+            $0[limit, default: 0] += count
+            return $0[limit]!
+        }
     }
 
     public func count(_ limit: Limit) -> Int {

@@ -29,6 +29,9 @@ public final class HeraldServer: Service, Sendable {
     struct State {
         var serverChannel: (any Channel)?
         var connections: [ObjectIdentifier: any Channel] = [:]
+        /// Open connections by remote IP address, for `maxConnectionsPerIP` (only addresses
+        /// that limit applies to).
+        var connectionsByIP: [String: Int] = [:]
         var loops: [ObjectIdentifier: LoopServices] = [:]
         /// `shutdown()` has begun: new connections are closed as they come.
         var quiescing = false
@@ -211,18 +214,51 @@ public final class HeraldServer: Service, Sendable {
         return handler
     }
 
+    /// Why a new connection is refused, if it is.
+    private enum Admission { case accepted, quiescing, refused(Limit) }
+
     private func initializeChild(_ channel: any Channel) -> EventLoopFuture<Void> {
         let key = ObjectIdentifier(channel)
-        let accepted = state.withLock { s -> Bool in
-            guard !s.quiescing else { return false }
+        // The per-IP limit, like the handshake rate, spares loopback unless asked: a proxy on
+        // the same host puts every client behind one address.
+        let ip: String? = configuration.maxConnectionsPerIP > 0
+            ? channel.remoteAddress.flatMap { configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback($0) ? $0.ipAddress : nil }
+            : nil
+        let admission = state.withLock { s -> Admission in
+            guard !s.quiescing else { return .quiescing }
+            if configuration.maxConnections > 0, s.connections.count >= configuration.maxConnections {
+                return .refused(.connections)
+            }
+            if let ip {
+                let open = s.connectionsByIP[ip, default: 0]
+                guard open < configuration.maxConnectionsPerIP else { return .refused(.connectionsPerIP) }
+                s.connectionsByIP[ip] = open + 1
+            }
             s.connections[key] = channel
-            return true
+            return .accepted
         }
-        // Accepted just before the listener closed: the server is going away.
-        guard accepted else { return channel.close() }
+        switch admission {
+        case .accepted:
+            break
+        case .quiescing:
+            // Accepted just before the listener closed: the server is going away.
+            return channel.close()
+        case .refused(let limit):
+            // Nothing is read from it, so there is no protocol to answer in: closed at once,
+            // as nats-server and mosquitto do past their connection limits.
+            let count = broker.limits.record(limit)
+            if count == 1 || count % 10_000 == 0 {
+                logger.warning("refusing connections", metadata: ["limit": "\(limit.rawValue)", "refused": "\(count)"])
+            }
+            return channel.close()
+        }
         channel.closeFuture.whenComplete { [self] _ in
             let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
                 s.connections.removeValue(forKey: key)
+                if let ip {
+                    let open = s.connectionsByIP[ip, default: 1] - 1
+                    s.connectionsByIP[ip] = open > 0 ? open : nil
+                }
                 guard s.connections.isEmpty else { return [] }
                 defer { s.drainWaiters = [:] }
                 return Array(s.drainWaiters.values)

@@ -39,7 +39,12 @@ public struct ServerConfiguration: Sendable {
     /// are exempt unless `rateLimitLoopback` is set: behind a proxy on the same host, every
     /// client would share one address.
     public var handshakesPerSecondPerIP: Int = 50
-    /// Apply the per-IP limits to loopback addresses too.
+    /// Open connections, over all clients; more are closed as they are accepted. 0: no limit.
+    public var maxConnections: Int = 100_000
+    /// Open connections from one IP address; more are closed as they are accepted. 0: no
+    /// limit. Loopback addresses are exempt unless `rateLimitLoopback` is set.
+    public var maxConnectionsPerIP: Int = 1_000
+    /// Apply the per-IP limits (connections, handshakes) to loopback addresses too.
     public var rateLimitLoopback: Bool = false
     /// On shutdown, how long connections get to finish (answer held connects, send close
     /// frames, complete a response in progress) before they are closed outright.

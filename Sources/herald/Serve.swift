@@ -42,7 +42,7 @@ struct Serve: AsyncParsableCommand {
     var connectTimeoutMilliseconds: Int?
     @Option(name: .customLong("max-interval-ms"), help: "Session expiry after the last connect, ms (default 30000; env HERALD_MAX_INTERVAL_MS).")
     var maxIntervalMilliseconds: Int?
-    @Option(name: .customLong("max-message-bytes"), help: "Largest message, bytes (default 65536; env HERALD_MAX_MESSAGE_BYTES).")
+    @Option(name: .customLong("max-message-bytes"), help: "Largest message, bytes (default 131072; env HERALD_MAX_MESSAGE_BYTES).")
     var maxMessageBytes: Int?
     @Option(name: .customLong("max-batch-bytes"), help: "Largest WebSocket message or HTTP body, bytes (default 1048576; env HERALD_MAX_BATCH_BYTES).")
     var maxBatchBytes: Int?
@@ -50,6 +50,28 @@ struct Serve: AsyncParsableCommand {
     var maxPendingBytes: Int?
     @Option(name: .customLong("max-logged-channels"), help: "Most channels with retained values or history; publishes that would start more get 503 (default 100000; env HERALD_MAX_LOGGED_CHANNELS).")
     var maxLoggedChannels: Int?
+    @Option(name: .customLong("max-sessions"), help: "Most sessions; handshakes past it get 503 (default 200000; env HERALD_MAX_SESSIONS).")
+    var maxSessions: Int?
+    @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per session; more get 403 (default 1024; env HERALD_MAX_SUBSCRIPTIONS).")
+    var maxSubscriptions: Int?
+    @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
+    var maxConnections: Int?
+    @Option(name: .customLong("max-connections-per-ip"), help: "Most open connections from one IP address, loopback exempt, 0 for no limit (default 1000; env HERALD_MAX_CONNECTIONS_PER_IP).")
+    var maxConnectionsPerIP: Int?
+    @Option(name: .customLong("handshakes-per-second"), help: "Handshakes per second per connection, bursts of twice that, 0 for no limit; more get 429 (default 10; env HERALD_HANDSHAKES_PER_SECOND).")
+    var handshakesPerSecond: Int?
+    @Option(name: .customLong("handshakes-per-second-per-ip"), help: "Handshakes per second per IP address, loopback exempt, bursts of twice that, 0 for no limit (default 50; env HERALD_HANDSHAKES_PER_SECOND_PER_IP).")
+    var handshakesPerSecondPerIP: Int?
+    @Flag(name: .customLong("rate-limit-loopback"), help: "Apply the per-IP limits to loopback addresses too (env HERALD_RATE_LIMIT_LOOPBACK=true).")
+    var rateLimitLoopback = false
+    @Option(name: .customLong("max-outbound-bytes"), help: "Unsent bytes a connection may have waiting before it is closed (default 4194304; env HERALD_MAX_OUTBOUND_BYTES).")
+    var maxOutboundBytes: Int?
+    @Option(name: .customLong("write-stall-timeout-s"), help: "A connection that reads nothing of what it is sent for this long is closed, s (default 30; env HERALD_WRITE_STALL_TIMEOUT_S).")
+    var writeStallTimeoutSeconds: Int?
+    @Option(name: .customLong("request-timeout-s"), help: "An HTTP connection must send a whole request within this of its accept or last response, s (default 30; env HERALD_REQUEST_TIMEOUT_S).")
+    var requestTimeoutSeconds: Int?
+    @Option(name: .customLong("ping-interval-s"), help: "WebSocket keepalive ping interval; silent for three is closed, s (default 30; env HERALD_PING_INTERVAL_S).")
+    var pingIntervalSeconds: Int?
     @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (default 0; env HERALD_THREADS).")
     var threads: Int?
 
@@ -146,7 +168,18 @@ struct Serve: AsyncParsableCommand {
             maxBatchBytes: maxBatchBytes,
             maxPendingBytes: maxPendingBytes,
             maxLoggedChannels: maxLoggedChannels,
-            threads: threads
+            threads: threads,
+            maxSessions: maxSessions,
+            maxSubscriptions: maxSubscriptions,
+            maxConnections: maxConnections,
+            maxConnectionsPerIP: maxConnectionsPerIP,
+            handshakesPerSecond: handshakesPerSecond,
+            handshakesPerSecondPerIP: handshakesPerSecondPerIP,
+            rateLimitLoopback: rateLimitLoopback ? true : nil,
+            maxOutboundBytes: maxOutboundBytes,
+            writeStallTimeoutSeconds: writeStallTimeoutSeconds,
+            requestTimeoutSeconds: requestTimeoutSeconds,
+            pingIntervalSeconds: pingIntervalSeconds
         )
     }
 }

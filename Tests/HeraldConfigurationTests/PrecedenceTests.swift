@@ -11,7 +11,7 @@ import Testing
         #expect(configuration.server.port == 8080)
         #expect(configuration.server.path == "/bayeux")
         #expect(configuration.server.allowedOrigins == ["*"])
-        #expect(configuration.broker.maxMessageBytes == 64 * 1024)
+        #expect(configuration.broker.maxMessageBytes == 128 * 1024)
         #expect(configuration.broker.maxBatchBytes == 1024 * 1024)
         #expect(configuration.broker.channels.isEmpty)
         #expect(configuration.logLevel == .info)
@@ -46,6 +46,45 @@ import Testing
         #expect(configuration.messageStorePath == "/var/lib/herald/herald.sqlite")
         #expect(configuration.eventLoopThreadCount == 3)
         #expect(configuration.adminPort == 9001)
+    }
+
+    /// The limits from issue 12: each from its flag, else its variable, else its default; a
+    /// variable that does not parse names itself.
+    @Test func limitSettings() throws {
+        let defaults = try HeraldConfiguration(environment: [:])
+        #expect(defaults.server.maxConnections == 100_000)
+        #expect(defaults.server.maxConnectionsPerIP == 1_000)
+        #expect(defaults.server.rateLimitLoopback == false)
+        #expect(defaults.broker.maxSessions == 200_000)
+        let configuration = try HeraldConfiguration(
+            overrides: .init(maxSessions: 7, maxConnectionsPerIP: 9, rateLimitLoopback: true),
+            environment: [
+                "HERALD_MAX_SESSIONS": "1", "HERALD_MAX_SUBSCRIPTIONS": "12", "HERALD_MAX_CONNECTIONS": "500",
+                "HERALD_MAX_CONNECTIONS_PER_IP": "2", "HERALD_HANDSHAKES_PER_SECOND": "3", "HERALD_HANDSHAKES_PER_SECOND_PER_IP": "4",
+                "HERALD_RATE_LIMIT_LOOPBACK": "false", "HERALD_MAX_OUTBOUND_BYTES": "8388608", "HERALD_WRITE_STALL_TIMEOUT_S": "5",
+                "HERALD_REQUEST_TIMEOUT_S": "6", "HERALD_PING_INTERVAL_S": "7",
+            ]
+        )
+        #expect(configuration.broker.maxSessions == 7)
+        #expect(configuration.broker.maxSubscriptionsPerSession == 12)
+        #expect(configuration.server.maxConnections == 500)
+        #expect(configuration.server.maxConnectionsPerIP == 9)
+        #expect(configuration.server.handshakesPerSecondPerConnection == 3)
+        #expect(configuration.server.handshakesPerSecondPerIP == 4)
+        #expect(configuration.server.rateLimitLoopback == true)
+        #expect(configuration.server.maxOutboundBufferBytes == 8_388_608)
+        #expect(configuration.server.writeStallTimeoutSeconds == 5)
+        #expect(configuration.server.requestTimeoutSeconds == 6)
+        #expect(configuration.server.webSocketPingIntervalSeconds == 7)
+        #expect(throws: HeraldConfigurationError.notABoolean(variable: "HERALD_RATE_LIMIT_LOOPBACK", text: "yes please")) {
+            try HeraldConfiguration(environment: ["HERALD_RATE_LIMIT_LOOPBACK": "yes please"])
+        }
+        #expect(throws: HeraldConfigurationError.invalidOutboundLimit(minimum: 256 * 1024)) {
+            try HeraldConfiguration(environment: ["HERALD_MAX_OUTBOUND_BYTES": "1000"])
+        }
+        #expect(throws: HeraldConfigurationError.invalidTimeout) {
+            try HeraldConfiguration(environment: ["HERALD_WRITE_STALL_TIMEOUT_S": "0"])
+        }
     }
 
     @Test func overrideWinsOverEnvironment() throws {

@@ -215,6 +215,20 @@ import Testing
         }
     }
 
+    /// A limit's trips show in `/metrics` (labelled by limit) and in `/v1/stats`.
+    @Test func limitTripsAreCountedInMetricsAndStats() async throws {
+        try await withAdmin { admin in
+            let batch = "[" + Array(repeating: #"{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}"#, count: 3).joined(separator: ",") + "]"
+            _ = try await TestHTTP.postJSON(batch, port: admin.live.port, on: LiveServer.group)
+            let metrics = try await admin.request("GET", "/metrics").response.text
+            #expect(metrics.contains("# TYPE herald_limit_trips_total counter"), "\(metrics)")
+            #expect(metrics.contains(#"herald_limit_trips_total{limit="handshakes_per_batch"} 2"#), "\(metrics)")
+            let stats = try await admin.request("GET", "/v1/stats").json
+            #expect(stats?["limits"]?["handshakes_per_batch"]?.intValue == 2)
+            #expect(stats?["limits"]?["outbound_bytes"]?.intValue == 0)
+        }
+    }
+
     @Test func serverSideSubscriptionsDeliverLiveMessagesUntilRemoved() async throws {
         try await withAdmin { admin in
             let client = BayeuxTestClient(port: admin.live.port, transport: .websocket)

@@ -182,6 +182,39 @@ import Testing
         }
     }
 
+    /// Past `maxConnectionsPerIP` from one address (loopback counted here) and past
+    /// `maxConnections` in all, new connections are closed as they come; closing one makes room.
+    @Test func connectionsAreLimitedPerAddressAndInTotal() async throws {
+        try await withLiveServer(server: {
+            $0.maxConnectionsPerIP = 3
+            $0.rateLimitLoopback = true
+        }) { live in
+            var open: [RawTCP] = []
+            for _ in 0..<3 { open.append(try await RawTCP.connect(port: live.port, on: LiveServer.group)) }
+            #expect(await Self.waitUntil(5) { live.server.connectionCount == 3 })
+            let fourth = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            _ = try await fourth.readAll(until: .seconds(3))
+            #expect(fourth.sawEOF, "the fourth connection from one address is closed")
+            #expect(live.broker.limits.count(.connectionsPerIP) == 1)
+            await open.removeFirst().close()
+            #expect(await Self.waitUntil(5) { live.server.connectionCount == 2 })
+            let again = try await TestHTTP.postJSON(Self.handshakes(1), port: live.port, on: LiveServer.group)
+            #expect(try JSONParser.parse(again.text).arrayValue?.first?["successful"] == .bool(true), "a closed connection makes room")
+            for socket in open { await socket.close() }
+            await fourth.close()
+        }
+        try await withLiveServer(server: { $0.maxConnections = 2 }) { live in
+            let first = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            let second = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            #expect(await Self.waitUntil(5) { live.server.connectionCount == 2 })
+            let third = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+            _ = try await third.readAll(until: .seconds(3))
+            #expect(third.sawEOF)
+            #expect(live.broker.limits.count(.connections) == 1)
+            for socket in [first, second, third] { await socket.close() }
+        }
+    }
+
     /// Loopback is exempt from the per-address limit by default (a proxy on the same host).
     @Test func loopbackIsExemptFromTheAddressLimitByDefault() async throws {
         try await withLiveServer(server: { $0.handshakesPerSecondPerIP = 1 }) { live in

@@ -31,6 +31,16 @@ import Testing
             ("--data-dir", "./herald-data", "HERALD_DATA_DIR"),
             ("--log-level", "info", "HERALD_LOG_LEVEL"),
             ("--threads", "0", "HERALD_THREADS"),
+            ("--max-sessions", String(broker.maxSessions), "HERALD_MAX_SESSIONS"),
+            ("--max-subscriptions", String(broker.maxSubscriptionsPerSession), "HERALD_MAX_SUBSCRIPTIONS"),
+            ("--max-connections", String(server.maxConnections), "HERALD_MAX_CONNECTIONS"),
+            ("--max-connections-per-ip", String(server.maxConnectionsPerIP), "HERALD_MAX_CONNECTIONS_PER_IP"),
+            ("--handshakes-per-second", String(server.handshakesPerSecondPerConnection), "HERALD_HANDSHAKES_PER_SECOND"),
+            ("--handshakes-per-second-per-ip", String(server.handshakesPerSecondPerIP), "HERALD_HANDSHAKES_PER_SECOND_PER_IP"),
+            ("--max-outbound-bytes", String(server.maxOutboundBufferBytes), "HERALD_MAX_OUTBOUND_BYTES"),
+            ("--write-stall-timeout-s", String(server.writeStallTimeoutSeconds), "HERALD_WRITE_STALL_TIMEOUT_S"),
+            ("--request-timeout-s", String(server.requestTimeoutSeconds), "HERALD_REQUEST_TIMEOUT_S"),
+            ("--ping-interval-s", String(server.webSocketPingIntervalSeconds), "HERALD_PING_INTERVAL_S"),
         ]
         for (flag, value, env) in expected {
             // From the flag to the next flag: its own help text.
