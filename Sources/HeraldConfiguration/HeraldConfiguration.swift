@@ -79,7 +79,7 @@ public struct HeraldConfiguration: Sendable {
         server.port = try lookup.integer(overrides.port, "PORT", default: 8080)
         server.path = lookup.text(overrides.path, "PATH", default: "/bayeux")
         guard server.path.hasPrefix("/") else { throw .invalidPath }
-        server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "*")
+        server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         server.maxConnections = try lookup.integer(overrides.maxConnections, "MAX_CONNECTIONS", default: server.maxConnections)
         server.maxConnectionsPerIP = try lookup.integer(overrides.maxConnectionsPerIP, "MAX_CONNECTIONS_PER_IP", default: server.maxConnectionsPerIP)

@@ -8,10 +8,11 @@ public struct ServerConfiguration: Sendable {
     /// Mount path for WebSocket, long-polling and callback-polling. Sub-paths are served
     /// too (`/bayeux/connect`, as CometD's browser client sends).
     public var path: String = "/bayeux"
-    /// Origins allowed for CORS and for WebSocket upgrades from browsers. `["*"]` allows
-    /// every origin (Faye's behaviour); the server's own origin (`Origin` equal to `http(s)://` + the
-    /// `Host` header) is always allowed.
-    public var allowedOrigins: [String] = ["*"]
+    /// Browser origins allowed for CORS and WebSocket upgrades, besides the server's own
+    /// origin and loopback origins, which are always allowed (`CORSPolicy`). Origins listed by
+    /// name get credentialed CORS; `"*"` allows every other origin without credentials.
+    /// Requests without an `Origin` (non-browser clients) are always served.
+    public var allowedOrigins: [String] = []
     /// Keepalive tick for WebSocket connections. A connection that sent no frame during a whole
     /// interval gets a ping each tick; after three silent intervals it is closed with 1001
     /// (so 3 to 4 intervals after its last frame).

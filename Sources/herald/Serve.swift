@@ -36,7 +36,7 @@ struct Serve: AsyncParsableCommand {
     var config: String?
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (default info; env HERALD_LOG_LEVEL).")
     var logLevel: String?
-    @Option(name: .customLong("allowed-origins"), help: "Comma-separated origins allowed for CORS and WebSocket, or * (default *; env HERALD_ALLOWED_ORIGINS).")
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated browser origins allowed for CORS (with credentials) and WebSocket; * adds every origin without credentials; the server's own and loopback origins are always allowed (default none; env HERALD_ALLOWED_ORIGINS).")
     var allowedOrigins: String?
     @Option(name: .customLong("connect-timeout-ms"), help: "How long a /meta/connect is held, ms (default 30000; env HERALD_CONNECT_TIMEOUT_MS).")
     var connectTimeoutMilliseconds: Int?

@@ -10,7 +10,7 @@ import Testing
         #expect(configuration.server.host == "0.0.0.0")
         #expect(configuration.server.port == 8080)
         #expect(configuration.server.path == "/bayeux")
-        #expect(configuration.server.allowedOrigins == ["*"])
+        #expect(configuration.server.allowedOrigins == [])
         #expect(configuration.broker.maxMessageBytes == 128 * 1024)
         #expect(configuration.broker.maxBatchBytes == 1024 * 1024)
         #expect(configuration.broker.channels.isEmpty)

@@ -332,6 +332,30 @@ import Testing
         }
     }
 
+    /// With the default settings a page on another site can neither open a WebSocket nor read
+    /// a long-polling reply; a loopback page can, without credentials.
+    @Test func defaultOriginsAreSameOriginAndLoopback() async throws {
+        try await withLiveServer { live in
+            for origin in ["https://evil.example", "null"] {
+                await #expect(throws: TestWebSocketError.self, "\(origin)") {
+                    _ = try await TestWebSocket.connect(port: live.port, headers: [("Origin", origin)], on: LiveServer.group)
+                }
+                let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#
+                let reply = try await TestHTTP.postJSON(handshake, port: live.port, headers: [("Origin", origin)], on: LiveServer.group)
+                #expect(reply.header("access-control-allow-origin") == nil)
+                #expect(reply.header("access-control-allow-credentials") == nil)
+            }
+            let local = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "http://localhost:3000")], on: LiveServer.group)
+            await local.close()
+            let preflight = try await TestHTTP.request(
+                "OPTIONS", port: live.port, path: "/bayeux",
+                headers: [("Origin", "http://localhost:3000"), ("Access-Control-Request-Method", "POST")], on: LiveServer.group)
+            #expect(preflight.status == 204)
+            #expect(preflight.header("access-control-allow-origin") == "http://localhost:3000")
+            #expect(preflight.header("access-control-allow-credentials") == nil)
+        }
+    }
+
     @Test func corsAndPreflight() async throws {
         try await withLiveServer(server: { $0.allowedOrigins = ["https://app.example"] }) { live in
             let preflight = try await TestHTTP.request(

@@ -27,7 +27,7 @@ import Testing
             ("--max-batch-bytes", String(broker.maxBatchBytes), "HERALD_MAX_BATCH_BYTES"),
             ("--max-pending-bytes", String(broker.maxPendingBytesPerSession), "HERALD_MAX_PENDING_BYTES"),
             ("--max-logged-channels", String(broker.maxLoggedChannels), "HERALD_MAX_LOGGED_CHANNELS"),
-            ("--allowed-origins", server.allowedOrigins.joined(separator: ","), "HERALD_ALLOWED_ORIGINS"),
+            ("--allowed-origins", server.allowedOrigins.isEmpty ? "none" : server.allowedOrigins.joined(separator: ","), "HERALD_ALLOWED_ORIGINS"),
             ("--data-dir", "./herald-data", "HERALD_DATA_DIR"),
             ("--log-level", "info", "HERALD_LOG_LEVEL"),
             ("--threads", "0", "HERALD_THREADS"),
