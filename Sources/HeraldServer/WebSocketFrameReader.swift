@@ -12,7 +12,7 @@ import NIOCore
 ///
 /// Limits, checked before a payload is buffered:
 /// - a frame or a reassembled message over `maxMessageBytes` is `.tooLarge` (close 1009);
-/// - more than `maxFragments` frames in one message is `.tooLarge`;
+/// - more than `maxFragments` frames in one message is `.tooManyFragments` (close 1009);
 /// - unmasked client frames, reserved bits (no extension is negotiated), unknown opcodes,
 ///   fragmented or oversized control frames, a continuation with nothing to continue and a new
 ///   data frame inside a fragmented message are `.protocolError` (close 1002).
@@ -28,6 +28,8 @@ struct WebSocketFrameReader {
     enum Violation: Error, Equatable {
         /// RFC 6455 §7.4.1 code 1009.
         case tooLarge
+        /// RFC 6455 §7.4.1 code 1009 too, with its own reason.
+        case tooManyFragments
         /// RFC 6455 §7.4.1 code 1002.
         case protocolError(String)
     }
@@ -92,7 +94,8 @@ struct WebSocketFrameReader {
         if opcode == 0x0 {
             guard fragments != nil else { throw .protocolError("continuation without a message") }
             fragmentCount += 1
-            guard fragments!.readableBytes + header.payload <= maxMessageBytes, fragmentCount <= maxFragments else { throw .tooLarge }
+            guard fragmentCount <= maxFragments else { throw .tooManyFragments }
+            guard fragments!.readableBytes + header.payload <= maxMessageBytes else { throw .tooLarge }
             unmask(from: start, count: header.payload, key: header.mask, into: &fragments!)
             consume(header)
             guard header.fin else { return .some(nil) }

@@ -140,6 +140,8 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             switch error {
             case .tooLarge:
                 close(code: .messageTooLarge, reason: "message larger than \(broker.configuration.maxBatchBytes) bytes")
+            case .tooManyFragments:
+                close(code: .messageTooLarge, reason: "message in more than \(reader.maxFragments) fragments")
             case .protocolError(let detail):
                 close(code: .protocolError, reason: detail)
             }
@@ -156,12 +158,40 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             writeFrame(opcode: 0xA, payload: payload)
         case .pong:
             break
-        case .close(var data):
-            // RFC 6455 §5.5.1: echo the client's status code, if it may be sent (§7.4.1).
-            let code = data.readWebSocketErrorCode().map { UInt16(webSocketErrorCode: $0) } ?? 1000
-            let sendable = (1000...1003).contains(code) || (1007...1011).contains(code) || (3000...4999).contains(code)
-            close(code: sendable ? WebSocketErrorCode(codeNumber: Int(code)) : .normalClosure, reason: "")
+        case .close(let data):
+            switch Self.closeReply(to: data) {
+            case .success(let code):
+                // RFC 6455 §5.5.1: echo the client's status code (1000 if it sent none).
+                close(code: WebSocketErrorCode(codeNumber: Int(code)), reason: "")
+            case .failure(let violation):
+                close(code: violation.code, reason: violation.reason)
+            }
         }
+    }
+
+    struct CloseViolation: Error {
+        let code: WebSocketErrorCode
+        let reason: String
+    }
+
+    /// The code to answer a client's close frame with, or why the frame is invalid
+    /// (RFC 6455 §5.5.1, §7.4): a 1-byte payload or a code no endpoint may send (below 1000,
+    /// 1004–1006, 1015, 1016–2999, 5000 and up) is a protocol error, a reason that is not
+    /// UTF-8 is invalid data. 1012–1014 are registered with IANA and are echoed.
+    static func closeReply(to payload: ByteBuffer) -> Result<UInt16, CloseViolation> {
+        var payload = payload
+        guard payload.readableBytes > 0 else { return .success(1000) }
+        guard let code = payload.readInteger(as: UInt16.self) else {
+            return .failure(CloseViolation(code: .protocolError, reason: "close frame with a 1-byte payload"))
+        }
+        let sendable = (1000...1003).contains(code) || (1007...1014).contains(code) || (3000...4999).contains(code)
+        guard sendable else {
+            return .failure(CloseViolation(code: .protocolError, reason: "invalid close code \(code)"))
+        }
+        guard String(validating: payload.readableBytesView, as: UTF8.self) != nil else {
+            return .failure(CloseViolation(code: .dataInconsistentWithMessage, reason: "close reason is not UTF-8"))
+        }
+        return .success(code)
     }
 
     /// Sends the upgrade's `101` response, before any frame. After an upgrade on a later

@@ -224,4 +224,88 @@ import Testing
             }
         }
     }
+
+    /// Upgrades, sends `frames`, and returns the server's close frame: code and reason.
+    static func closeFrame(after frames: [UInt8], port: Int) async throws -> (code: Int, reason: String)? {
+        let socket = try await RawTCP.connect(port: port, on: LiveServer.group)
+        try await socket.write(upgrade)
+        try await socket.write(frames)
+        let bytes = try await socket.readAll(until: .seconds(3))
+        await socket.close()
+        guard let headEnd = bytes.firstRange(of: Array("\r\n\r\n".utf8))?.upperBound else { return nil }
+        guard let close = ServerFrames.parse(Array(bytes[headEnd...])).first(where: { $0.opcode == 0x8 }), close.payload.count >= 2 else { return nil }
+        return (Int(close.payload[0]) << 8 | Int(close.payload[1]), String(decoding: close.payload.dropFirst(2), as: UTF8.self))
+    }
+
+    /// Probe: close frames with codes no endpoint may send were answered 1000. RFC 6455 §7.4
+    /// makes them protocol errors (1002), as it does a 1-byte payload; a reason that is not
+    /// UTF-8 is 1007. Sendable codes are echoed.
+    @Test func closeFramesWithInvalidCodesAreProtocolErrors() async throws {
+        try await withLiveServer { live in
+            func close(_ payload: [UInt8]) -> [UInt8] { Self.maskedFrame(opcode: 0x8, payload: payload) }
+            func code(_ n: Int) -> [UInt8] { [UInt8(n >> 8), UInt8(n & 0xFF)] }
+            for invalid in [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535] {
+                let reply = try await Self.closeFrame(after: close(code(invalid)), port: live.port)
+                #expect(reply?.code == 1002, "\(invalid): \(String(describing: reply))")
+                #expect(reply?.reason == "invalid close code \(invalid)")
+            }
+            for valid in [1000, 1001, 1003, 1007, 1011, 1012, 1014, 3000, 4999] {
+                let reply = try await Self.closeFrame(after: close(code(valid) + Array("bye".utf8)), port: live.port)
+                #expect(reply?.code == valid, "\(valid): \(String(describing: reply))")
+            }
+            #expect(try await Self.closeFrame(after: close([]), port: live.port)?.code == 1000)
+            let oneByte = try await Self.closeFrame(after: close([0x03]), port: live.port)
+            #expect(oneByte?.code == 1002)
+            #expect(oneByte?.reason == "close frame with a 1-byte payload")
+            let badReason = try await Self.closeFrame(after: close(code(1000) + [0xC3, 0x28]), port: live.port)
+            #expect(badReason?.code == 1007)
+        }
+    }
+
+    /// Probe: a message in more than 1,024 fragments was closed with 1009 "message larger than
+    /// 1048576 bytes", which it was not. The reason now names the fragment limit.
+    @Test func tooManyFragmentsSaysSo() async throws {
+        try await withLiveServer { live in
+            var frames: [UInt8] = [0x01, 0x80 | 1, 0, 0, 0, 0, UInt8(ascii: "[")]   // text, not final, masked with a zero key
+            for _ in 0..<1100 { frames += [0x00, 0x80 | 1, 0, 0, 0, 0, UInt8(ascii: " ")] }
+            let reply = try await Self.closeFrame(after: frames, port: live.port)
+            #expect(reply?.code == 1009)
+            #expect(reply?.reason == "message in more than 1024 fragments")
+        }
+    }
+
+    /// Probe: `GET /bayeux` with no upgrade on a `Connection: close` request got two 400s.
+    /// Every variant here gets exactly one response, and the connection is closed after it.
+    @Test func aPlainGetGetsOneResponse() async throws {
+        try await withLiveServer { live in
+            let variants = [
+                "GET /bayeux HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                "GET /bayeux HTTP/1.1\r\nHost: x\r\nConnection: close\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                "GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: close\r\n\r\n",
+                "GET /bayeux HTTP/1.0\r\nHost: x\r\n\r\n",
+                // Pipelined behind a Connection: close request: never answered.
+                "GET /bayeux HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /bayeux HTTP/1.1\r\nHost: x\r\n\r\n",
+                "GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: close\r\n\r\nGET /bayeux HTTP/1.1\r\nHost: x\r\n\r\n",
+            ]
+            for request in variants {
+                for split in [false, true] {
+                    let socket = try await RawTCP.connect(port: live.port, on: LiveServer.group)
+                    if split {
+                        // In two pieces, the second after the server saw the first.
+                        let bytes = Array(request.utf8)
+                        try await socket.write(Array(bytes[..<10]))
+                        try await Task.sleep(for: .milliseconds(50))
+                        try await socket.write(Array(bytes[10...]))
+                    } else {
+                        try await socket.write(request)
+                    }
+                    let response = String(decoding: try await socket.readAll(until: .seconds(3)), as: UTF8.self)
+                    #expect(response.components(separatedBy: "HTTP/1.1 ").count == 2, "\(request) split=\(split): \(response)")
+                    #expect(response.hasPrefix("HTTP/1.1 400"), "\(request): \(response)")
+                    #expect(socket.sawEOF, "\(request): closed after its response")
+                    await socket.close()
+                }
+            }
+        }
+    }
 }

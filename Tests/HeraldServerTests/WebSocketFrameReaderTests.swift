@@ -110,7 +110,7 @@ import Testing
         let three = Self.frame(fin: false, opcode: 0x1, payload: piece) + Self.frame(fin: false, opcode: 0x0, payload: piece) + Self.frame(opcode: 0x0, payload: piece)
         #expect(Self.violation(three, maxMessageBytes: 1000) == .tooLarge)
         #expect(Self.violation(three, maxMessageBytes: 1200) == nil)
-        #expect(Self.violation(three, maxMessageBytes: 1200, maxFragments: 2) == .tooLarge)
+        #expect(Self.violation(three, maxMessageBytes: 1200, maxFragments: 2) == .tooManyFragments)
     }
 
     @Test func unmaskingMatchesTheBytewiseDefinition() {
