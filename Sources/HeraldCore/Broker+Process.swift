@@ -363,6 +363,10 @@ extension Broker {
         if session == nil && !configuration.allowAnonymousPublish {
             return failed(baseReply(message), .unknownClient, advice: nil)
         }
+        if configuration.channels.publishPermission(for: channel) == .server {
+            limits.record(.channelPermission)
+            return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
+        }
         if let session { session.touch(expiresAt: expiry(clock.nowNanoseconds())) }
         if channel.isService {
             let handler = services.withLock { list in list.first(where: { $0.0.matches(channel) })?.1 }

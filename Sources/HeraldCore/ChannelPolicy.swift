@@ -22,6 +22,9 @@ public struct ChannelPolicy: Sendable, Equatable {
     /// At most this many updates a second per channel to each subscriber, always the latest
     /// value (Lightstreamer's merge mode). nil: every message.
     public var maxFrequency: Double?
+    /// Who may publish to the channel; nil leaves it to a less specific pattern, and to
+    /// `.anyone` when none sets it.
+    public var publish: PublishPermission?
 
     public init() {}
 
@@ -30,10 +33,21 @@ public struct ChannelPolicy: Sendable, Equatable {
     public var isPersisted: Bool { isLogged && (persist || durable) }
 }
 
+/// Who may publish to a channel (channel option `publish`).
+public enum PublishPermission: String, Sendable, Equatable, CaseIterable {
+    /// Any client with a session (the default).
+    case anyone
+    /// Only the server side: the admin API's `POST /v1/publish` and in-process publishers
+    /// (`Broker.publish`). A client's publish is refused with `403:<channel>:Publish not allowed`.
+    case server
+}
+
 /// Maps channel patterns to options; the most specific pattern wins: a literal name beats a
 /// wildcard, a longer prefix beats a shorter one, and `*` beats `**` at the same prefix.
 public struct ChannelPolicyTable: Sendable {
     public private(set) var entries: [(pattern: ChannelPattern, options: ChannelPolicy)] = []
+    /// Whether any pattern restricts publishing, so that publishes skip the lookup otherwise.
+    public private(set) var restrictsPublish = false
 
     public init() {}
 
@@ -47,6 +61,15 @@ public struct ChannelPolicyTable: Sendable {
         entries.removeAll { $0.pattern == pattern }
         entries.append((pattern, options))
         entries.sort { Self.specificity($0.pattern) > Self.specificity($1.pattern) }
+        restrictsPublish = entries.contains { $0.options.publish != nil && $0.options.publish != .anyone }
+    }
+
+    /// Who may publish to `channel`: the most specific pattern that **sets** `publish` decides,
+    /// so a literal entry that only retains (`/stocks/AAPL: {retain: true}`) does not lift a
+    /// `/stocks/**: {publish: server}` above it.
+    public func publishPermission(for channel: ChannelName) -> PublishPermission {
+        guard restrictsPublish else { return .anyone }
+        return entries.first(where: { $0.options.publish != nil && $0.pattern.matches(channel) })?.options.publish ?? .anyone
     }
 
     /// The options of the most specific pattern matching `channel`, or nil.
@@ -110,10 +133,17 @@ extension ChannelPolicyTable {
                         throw ParseError(description: "channels.\(key).maxFrequency: expected updates per second, more than 0 and at most 1000")
                     }
                     options.maxFrequency = f
+                case "publish":
+                    guard let text = setting.stringValue, let permission = PublishPermission(rawValue: text) else {
+                        let got = setting.stringValue.map { "'\($0)'" } ?? "not a string"
+                        let hint = setting.stringValue == "authenticated" ? " ('authenticated' needs token authentication, which Herald does not have yet)" : ""
+                        throw ParseError(description: "channels.\(key).publish: expected one of \(PublishPermission.allCases.map(\.rawValue).joined(separator: ", ")), got \(got)\(hint)")
+                    }
+                    options.publish = permission
                 case "historyTTL": options.historyTTLMilliseconds = try duration()
                 case "retainedTTL": options.retainedTTLMilliseconds = try duration()
                 default:
-                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable, slowConsumer, maxFrequency)")
+                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable, slowConsumer, maxFrequency, publish)")
                 }
             }
             if options.durable { options.persist = true }

@@ -27,6 +27,32 @@ import Testing
         await subscriber.close()
     }
 
+    /// README's stock-feed `herald.json`, as it is, under `herald serve`: clients cannot
+    /// publish a price, the admin API can, and subscribers get it retained.
+    @Test func readmeStockFeedTakesPricesFromTheServerOnly() async throws {
+        let readme = try String(contentsOf: ReadmeEmbeddingTests.root.appendingPathComponent("README.md"), encoding: .utf8)
+        let section = readme[try #require(readme.range(of: "For a stock feed, `herald.json`:")).upperBound...]
+        let json = ReadmeEmbeddingTests.lines(of: section, from: "```json", to: "```").joined(separator: "\n")
+        #expect(json.contains(#""publish": "server""#))
+        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/herald.json"
+        try json.write(toFile: config, atomically: true, encoding: .utf8)
+        let server = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config)
+        defer { server.process.terminate(); server.process.waitUntilExit() }
+
+        let client = try await RawBayeuxSocket.connect(port: server.port)
+        let refused = try await client.exchange([#"{"channel":"/stocks/AAPL","clientId":"\#(client.clientId)","data":{"px":1},"id":"1"}"#], expectReplies: 1)
+        #expect(refused.first?["error"] == .string("403:/stocks/AAPL:Publish not allowed"))
+        let published = try await TestHTTP.request("POST", port: server.adminPort, path: "/v1/publish", headers: [("Content-Type", "application/json")], body: Array(#"{"channel":"/stocks/AAPL","data":{"px":189.5}}"#.utf8), on: LiveServer.group)
+        #expect(published.status == 200, "\(published.text)")
+        _ = try await client.exchange([#"{"channel":"/meta/subscribe","clientId":"\#(client.clientId)","subscription":"/stocks/*","id":"s"}"#], expectReplies: 1)
+        let retained = try await client.events(1)
+        #expect(retained.first?["data"]?["px"] == .number("189.5"))
+        await client.close()
+    }
+
     @Test(arguments: [
         ("json", #"{"channels": {"/stocks/**": {"retain": "yes"}}}"#, "channels./stocks/**.retain: expected true or false"),
         ("yaml", "channels:\n  /a/*/b:\n    retain: true\n", "'/a/*/b' is not a valid channel pattern"),

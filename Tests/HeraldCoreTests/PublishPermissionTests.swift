@@ -1,0 +1,53 @@
+import HeraldCore
+import HeraldProtocol
+import NIOCore
+import Testing
+
+/// Channel option `publish: server` (issue 12): a price feed's channels take publishes from
+/// the server side only, so that no client can publish a fake price.
+@Suite struct PublishPermissionTests {
+    static func broker(_ channels: String) -> Broker {
+        var configuration = BrokerConfiguration()
+        configuration.channels = try! ChannelPolicyTable.parse(JSONParser.parse(channels).objectValue!)
+        return Broker(configuration: configuration)
+    }
+
+    @Test func clientsCannotPublishToServerChannels() throws {
+        let broker = Self.broker(#"{"/stocks/**": {"publish": "server"}, "/stocks/AAPL": {"retain": true}, "/stocks/open/*": {"publish": "anyone"}}"#)
+        var subscriber = CoreClient(broker)
+        _ = subscriber.connected()
+        _ = subscriber.subscribe("/stocks/**")
+        var publisher = CoreClient(broker)
+        _ = publisher.connected()
+
+        let refused = publisher.publish("/stocks/MSFT", "1")
+        #expect(refused["successful"] == .bool(false))
+        #expect(refused["error"] == .string("403:/stocks/MSFT:Publish not allowed"))
+        // A more specific entry that does not set `publish` does not lift the restriction.
+        #expect(publisher.publish("/stocks/AAPL", "1")["error"] == .string("403:/stocks/AAPL:Publish not allowed"))
+        #expect(broker.limits.count(.channelPermission) == 2)
+        // One that sets it does.
+        #expect(publisher.publish("/stocks/open/x", "1")["successful"] == .bool(true))
+        // Other channels are unaffected.
+        #expect(publisher.publish("/news", "1")["successful"] == .bool(true))
+
+        // The server side publishes, and the subscriber gets that and nothing refused.
+        _ = try broker.publish(ChannelName("/stocks/AAPL")!, json: "189.5")
+        let channels = subscriber.pushed.compactMap { $0["channel"]?.stringValue }
+        #expect(channels == ["/stocks/open/x", "/stocks/AAPL"])
+    }
+
+    @Test func theOptionIsChecked() {
+        for bad in [#"{"/a": {"publish": "everyone"}}"#, #"{"/a": {"publish": true}}"#, #"{"/a": {"publish": "authenticated"}}"#] {
+            #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(bad).objectValue!) }
+        }
+        do {
+            _ = try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"publish": "authenticated"}}"#).objectValue!)
+            Issue.record("'authenticated' was accepted")
+        } catch let error as ChannelPolicyTable.ParseError {
+            #expect(error.description.contains("needs token authentication"))
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}
