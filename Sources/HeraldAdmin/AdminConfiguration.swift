@@ -1,3 +1,5 @@
+public import NIOSSL
+
 /// Admin listener settings.
 public struct AdminConfiguration: Sendable, CustomStringConvertible {
     /// Bind address. Without a `token`, only a loopback address is accepted
@@ -8,6 +10,9 @@ public struct AdminConfiguration: Sendable, CustomStringConvertible {
     /// The bearer token every request but `/v1/health` and `/v1/ready` must carry
     /// (`Authorization: Bearer …`). nil: no token, loopback only.
     public var token: String?
+    /// Serve https with this configuration; nil serves plain http. `herald serve` makes it
+    /// with `TLSCertificates.serverConfiguration()`, so that a reload reaches it too.
+    public var tls: TLSConfiguration?
     /// Largest request body, in bytes; larger ones get 413.
     public var maxBodyBytes: Int = 1024 * 1024
     /// Most messages in one `POST /v1/publish` (a batch, or one message to many channels).
@@ -29,6 +34,6 @@ public struct AdminConfiguration: Sendable, CustomStringConvertible {
 
     /// The settings, with the token redacted: safe to log.
     public var description: String {
-        "AdminConfiguration(host: \(host), port: \(port), token: \(token == nil ? "none" : "<redacted>"), maxBodyBytes: \(maxBodyBytes))"
+        "AdminConfiguration(host: \(host), port: \(port), token: \(token == nil ? "none" : "<redacted>"), tls: \(tls != nil), maxBodyBytes: \(maxBodyBytes))"
     }
 }

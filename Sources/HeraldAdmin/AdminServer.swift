@@ -1,5 +1,6 @@
 public import HeraldCore
 import Hummingbird
+import HummingbirdTLS
 public import Logging
 public import NIOCore
 public import NIOPosix
@@ -36,6 +37,7 @@ public struct AdminServer: Service {
         AdminRoutes(broker: broker, configuration: configuration, dataPlane: dataPlane, metrics: AdminMetrics(registry: registry)).add(to: router)
         self.application = Application(
             router: router,
+            server: try configuration.tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),
             onServerRunning: { channel in
                 if let address = channel.localAddress { onListening?(address) }

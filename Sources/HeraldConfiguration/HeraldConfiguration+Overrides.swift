@@ -40,6 +40,14 @@ extension HeraldConfiguration {
         public var maxLoggedChannels: Int?
         /// `--threads`, `HERALD_THREADS`.
         public var threads: Int?
+        /// `--tls-cert`, `HERALD_TLS_CERT`: a PEM file.
+        public var tlsCertificate: String?
+        /// `--tls-key`, `HERALD_TLS_KEY`: a PEM file.
+        public var tlsKey: String?
+        /// `--admin-tls-cert`, `HERALD_ADMIN_TLS_CERT`: a PEM file.
+        public var adminTLSCertificate: String?
+        /// `--admin-tls-key`, `HERALD_ADMIN_TLS_KEY`: a PEM file.
+        public var adminTLSKey: String?
         /// `--max-sessions`, `HERALD_MAX_SESSIONS`.
         public var maxSessions: Int?
         /// `--max-subscriptions`, `HERALD_MAX_SUBSCRIPTIONS`.
@@ -91,7 +99,11 @@ extension HeraldConfiguration {
             maxOutboundBytes: Int? = nil,
             writeStallTimeoutSeconds: Int? = nil,
             requestTimeoutSeconds: Int? = nil,
-            pingIntervalSeconds: Int? = nil
+            pingIntervalSeconds: Int? = nil,
+            tlsCertificate: String? = nil,
+            tlsKey: String? = nil,
+            adminTLSCertificate: String? = nil,
+            adminTLSKey: String? = nil
         ) {
             self.host = host
             self.port = port
@@ -121,6 +133,10 @@ extension HeraldConfiguration {
             self.writeStallTimeoutSeconds = writeStallTimeoutSeconds
             self.requestTimeoutSeconds = requestTimeoutSeconds
             self.pingIntervalSeconds = pingIntervalSeconds
+            self.tlsCertificate = tlsCertificate
+            self.tlsKey = tlsKey
+            self.adminTLSCertificate = adminTLSCertificate
+            self.adminTLSKey = adminTLSKey
         }
     }
 }

@@ -26,6 +26,20 @@ public struct HeraldConfiguration: Sendable {
     public var configFile: String?
     /// The admin API listener: address, port and bearer token.
     public var admin: AdminConfiguration
+    /// The data listener's certificate (`--tls-cert`, `--tls-key`), also in `server.tls`.
+    public var dataTLS: TLSCertificates?
+    /// The admin API's certificate (`--admin-tls-cert`, `--admin-tls-key`, by default the
+    /// data listener's); `admin.tls` presents it.
+    public var adminTLS: TLSCertificates?
+
+    /// The certificates to read again on SIGHUP, each once.
+    public var tlsCertificates: [TLSCertificates] {
+        var all: [TLSCertificates] = []
+        for certificates in [dataTLS, adminTLS].compactMap({ $0 }) where !all.contains(where: { $0 === certificates }) {
+            all.append(certificates)
+        }
+        return all
+    }
     /// Admin API bind address (`admin.host`).
     public var adminHost: String {
         get { admin.host }
@@ -119,9 +133,36 @@ public struct HeraldConfiguration: Sendable {
         guard admin.token != nil || AdminConfiguration.isLoopback(admin.host) else {
             throw .adminNeedsToken(host: admin.host)
         }
+
+        let dataTLS = try Self.certificates(
+            lookup.optionalText(overrides.tlsCertificate, "TLS_CERT"), lookup.optionalText(overrides.tlsKey, "TLS_KEY"),
+            flags: ("--tls-cert", "--tls-key"))
+        let adminTLS = try Self.certificates(
+            lookup.optionalText(overrides.adminTLSCertificate, "ADMIN_TLS_CERT"), lookup.optionalText(overrides.adminTLSKey, "ADMIN_TLS_KEY"),
+            flags: ("--admin-tls-cert", "--admin-tls-key")) ?? dataTLS
+        server.tls = dataTLS
+        admin.tls = adminTLS?.serverConfiguration()
+        self.dataTLS = dataTLS
+        self.adminTLS = adminTLS
         self.admin = admin
 
         self.broker = broker
         self.server = server
+    }
+
+    /// Both files or neither; read and checked now, so that a bad file stops start-up.
+    private static func certificates(_ certificate: String?, _ key: String?, flags: (String, String)) throws(HeraldConfigurationError) -> TLSCertificates? {
+        switch (certificate, key) {
+        case (nil, nil):
+            return nil
+        case (let certificate?, let key?):
+            do {
+                return try TLSCertificates(certificatePath: certificate, keyPath: key)
+            } catch {
+                throw .tlsFiles(error.description)
+            }
+        default:
+            throw .tlsPairIncomplete(certificateFlag: flags.0, keyFlag: flags.1)
+        }
     }
 }

@@ -12,6 +12,8 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
         case invalidPath
         case invalidOutboundLimit(minimum: Int)
         case invalidTimeout
+        case tlsPairIncomplete(certificateFlag: String, keyFlag: String)
+        case tlsFiles(String)
         case unreadableFile(file: String)
         case invalidFile(file: String, reason: String)
         case notAnObject(file: String)
@@ -50,6 +52,14 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// A timeout in seconds (write stall, request, WebSocket ping) is below 1.
     public static var invalidTimeout: Self { .init(.invalidTimeout) }
 
+    /// Only one of a certificate and its key was given.
+    public static func tlsPairIncomplete(certificateFlag: String, keyFlag: String) -> Self {
+        .init(.tlsPairIncomplete(certificateFlag: certificateFlag, keyFlag: keyFlag))
+    }
+
+    /// A TLS certificate or key file could not be read, or they do not belong together.
+    public static func tlsFiles(_ message: String) -> Self { .init(.tlsFiles(message)) }
+
     /// The mount path does not start with `/`.
     public static var invalidPath: Self { .init(.invalidPath) }
 
@@ -82,7 +92,7 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The configuration file the error is about, if it is about one.
     public var file: String? {
         switch base {
-        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .adminNeedsToken: nil
+        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .tlsPairIncomplete, .tlsFiles, .adminNeedsToken: nil
         case .unreadableTokenFile(let file): file
         case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
              .unknownSetting(let file, _), .channelsNotAnObject(let file):
@@ -101,6 +111,8 @@ extension HeraldConfigurationError: CustomStringConvertible {
         case .invalidByteLimits: "max-batch-bytes must be at least max-message-bytes, and both positive"
         case .invalidPath: "path must start with /"
         case .invalidOutboundLimit(let minimum): "max-outbound-bytes must be at least \(minimum) (the write buffer's high-water mark)"
+        case .tlsPairIncomplete(let certificate, let key): "\(certificate) and \(key) go together: give both, or neither"
+        case .tlsFiles(let message): message
         case .invalidTimeout: "write-stall-timeout-s, request-timeout-s and ping-interval-s must be at least 1"
         case .unreadableFile(let file): "cannot read configuration file \(file)"
         case .invalidFile(let file, let reason): "\(file): \(reason)"

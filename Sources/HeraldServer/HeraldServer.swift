@@ -3,6 +3,7 @@ public import Logging
 public import NIOCore
 import NIOHTTP1
 public import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -28,6 +29,8 @@ public final class HeraldServer: Service, Sendable {
 
     struct State {
         var serverChannel: (any Channel)?
+        /// Made at `start()` from `configuration.tls`: every connection's TLS handler uses it.
+        var tlsContext: NIOSSLContext?
         var connections: [ObjectIdentifier: any Channel] = [:]
         /// Open connections by remote IP address, for `maxConnectionsPerIP` (only addresses
         /// that limit applies to).
@@ -103,6 +106,10 @@ public final class HeraldServer: Service, Sendable {
     /// Binds and starts accepting. Returns the bound address.
     @discardableResult
     public func start() async throws -> SocketAddress {
+        if let tls = configuration.tls {
+            let context = try NIOSSLContext(configuration: tls.serverConfiguration())
+            state.withLock { $0.tlsContext = context }
+        }
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -224,8 +231,10 @@ public final class HeraldServer: Service, Sendable {
         let ip: String? = configuration.maxConnectionsPerIP > 0
             ? channel.remoteAddress.flatMap { configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback($0) ? $0.ipAddress : nil }
             : nil
+        var tls: NIOSSLContext?
         let admission = state.withLock { s -> Admission in
             guard !s.quiescing else { return .quiescing }
+            tls = s.tlsContext
             if configuration.maxConnections > 0, s.connections.count >= configuration.maxConnections {
                 return .refused(.connections)
             }
@@ -279,7 +288,12 @@ public final class HeraldServer: Service, Sendable {
                 #endif
             }
             let loop = services(for: channel.eventLoop)
-            // First, for the connection's whole life: stops reading from a client that does
+            // TLS, when configured, is closest to the socket: everything after it, the guard
+            // included, sees plaintext.
+            if let tls {
+                try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls), name: "tls")
+            }
+            // First after TLS, for the connection's whole life: stops reading from a client that does
             // not read what it is sent, and closes it past a limit.
             try channel.pipeline.syncOperations.addHandler(ConnectionGuard(
                 maxOutboundBytes: configuration.maxOutboundBufferBytes,

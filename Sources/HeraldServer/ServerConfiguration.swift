@@ -5,6 +5,8 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     /// 0 picks a free port; `HeraldServer.localAddress` tells which.
     public var port: Int = 8080
+    /// Serve TLS (https, wss) with this certificate and key; nil serves plaintext.
+    public var tls: TLSCertificates?
     /// Mount path for WebSocket, long-polling and callback-polling. Sub-paths are served
     /// too (`/bayeux/connect`, as CometD's browser client sends).
     public var path: String = "/bayeux"

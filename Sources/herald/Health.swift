@@ -3,6 +3,7 @@ import Foundation
 import HeraldConfiguration
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// `herald health`: asks a running broker's admin API for `/v1/health` and exits 0 if it
 /// answers 200, 1 otherwise. It reads the admin address as `herald serve` does (flags, then
@@ -29,25 +30,36 @@ struct Health: AsyncParsableCommand {
         if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let status: Int?
         do {
-            status = try await Self.status(host: host, port: settings.admin.port, timeout: .milliseconds(Int64(timeoutMilliseconds)))
+            // With admin TLS (HERALD_TLS_CERT or HERALD_ADMIN_TLS_CERT, as for `serve`), over
+            // https, trusting that certificate: the probe checks this broker, not a CA.
+            let tls = try settings.adminTLS.map { certificates in
+                var configuration = TLSConfiguration.makeClientConfiguration()
+                configuration.trustRoots = .file(certificates.certificatePath)
+                configuration.certificateVerification = .noHostnameVerification
+                return try NIOSSLContext(configuration: configuration)
+            }
+            status = try await Self.status(host: host, port: settings.admin.port, tls: tls, timeout: .milliseconds(Int64(timeoutMilliseconds)))
         } catch {
             FileHandle.standardError.write(Data("herald health: \(error)\n".utf8))
             status = nil
         }
         guard status == 200 else {
-            FileHandle.standardError.write(Data("herald health: http://\(host):\(settings.admin.port)/v1/health answered \(status.map(String.init) ?? "nothing")\n".utf8))
+            FileHandle.standardError.write(Data("herald health: \(settings.adminTLS == nil ? "http" : "https")://\(host):\(settings.admin.port)/v1/health answered \(status.map(String.init) ?? "nothing")\n".utf8))
             throw ExitCode(1)
         }
         print("ok")
     }
 
-    /// The status code of `GET /v1/health`, over a plain HTTP/1.1 connection.
-    static func status(host: String, port: Int, timeout: TimeAmount) async throws -> Int? {
+    /// The status code of `GET /v1/health`, over an HTTP/1.1 connection (in TLS with `tls`).
+    static func status(host: String, port: Int, tls: NIOSSLContext? = nil, timeout: TimeAmount) async throws -> Int? {
         let group = MultiThreadedEventLoopGroup.singleton
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .connect(host: host, port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: nil)) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         return try await withThrowingTaskGroup(of: Int?.self) { group in
             group.addTask {

@@ -11,6 +11,7 @@ import Prometheus
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import UnixSignals
 
 /// `herald serve`: runs the broker. Every flag has an environment twin `HERALD_<NAME>`; a flag
 /// given on the command line wins over the environment. `HeraldConfiguration` resolves and
@@ -72,6 +73,14 @@ struct Serve: AsyncParsableCommand {
     var requestTimeoutSeconds: Int?
     @Option(name: .customLong("ping-interval-s"), help: "WebSocket keepalive ping interval; silent for three is closed, s (default 30; env HERALD_PING_INTERVAL_S).")
     var pingIntervalSeconds: Int?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve https and wss on the data port; re-read on SIGHUP (default none; env HERALD_TLS_CERT).")
+    var tlsCertificate: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key for --tls-cert (default none; env HERALD_TLS_KEY).")
+    var tlsKey: String?
+    @Option(name: .customLong("admin-tls-cert"), help: "PEM certificate chain for the admin API; by default the data port's (default none; env HERALD_ADMIN_TLS_CERT).")
+    var adminTLSCertificate: String?
+    @Option(name: .customLong("admin-tls-key"), help: "PEM private key for --admin-tls-cert (default none; env HERALD_ADMIN_TLS_KEY).")
+    var adminTLSKey: String?
     @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (default 0; env HERALD_THREADS).")
     var threads: Int?
 
@@ -117,7 +126,10 @@ struct Serve: AsyncParsableCommand {
 
         let broker = Broker(configuration: configuration.broker, store: store, logger: logger)
         try await broker.restore()
-        let startup = StartupLine(dataHost: configuration.server.host, path: configuration.server.path, adminHost: configuration.admin.host)
+        let startup = StartupLine(
+            dataHost: configuration.server.host, path: configuration.server.path, adminHost: configuration.admin.host,
+            dataTLS: configuration.dataTLS != nil, adminTLS: configuration.adminTLS != nil
+        )
         let server = HeraldServer(broker: broker, configuration: configuration.server, eventLoopGroup: eventLoops, logger: logger) { address in
             startup.dataBound(address)
         }
@@ -146,6 +158,22 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         )
+        // SIGHUP re-reads the TLS files; a bad file keeps the certificate in use.
+        let reloading = Task {
+            let certificates = configuration.tlsCertificates
+            guard !certificates.isEmpty else { return }
+            for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                for tls in certificates {
+                    do {
+                        try tls.reload()
+                        logger.notice("TLS certificate reloaded", metadata: ["file": "\(tls.certificatePath)"])
+                    } catch {
+                        logger.error("TLS certificate not reloaded; the one in use stays", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        }
+        defer { reloading.cancel() }
         try await group.run()
     }
 
@@ -179,7 +207,11 @@ struct Serve: AsyncParsableCommand {
             maxOutboundBytes: maxOutboundBytes,
             writeStallTimeoutSeconds: writeStallTimeoutSeconds,
             requestTimeoutSeconds: requestTimeoutSeconds,
-            pingIntervalSeconds: pingIntervalSeconds
+            pingIntervalSeconds: pingIntervalSeconds,
+            tlsCertificate: tlsCertificate,
+            tlsKey: tlsKey,
+            adminTLSCertificate: adminTLSCertificate,
+            adminTLSKey: adminTLSKey
         )
     }
 }

@@ -2,10 +2,14 @@ import Foundation
 
 /// Runs a command to completion and returns its exit status and combined stdout/stderr.
 enum ChildProcess {
-    static func run(_ executable: URL, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+    /// - Parameter environment: added to this process's environment for the child.
+    static func run(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 enum RawTCPError: Error, Sendable {
@@ -31,12 +32,14 @@ final class RawTCP: Sendable {
     /// - Parameters:
     ///   - autoRead: false = never read from the socket on its own (slow / stalled consumer).
     ///   - receiveBufferSize: SO_RCVBUF, set before connecting so it also shapes the TCP window.
+    ///   - tls: speak TLS with this context (server name `localhost`).
     static func connect(
         host: String = "127.0.0.1",
         port: Int,
         autoRead: Bool = true,
         receiveBufferSize: Int? = nil,
         timeout: Duration = .seconds(5),
+        tls: NIOSSLContext? = nil,
         on group: any EventLoopGroup
     ) async throws -> RawTCP {
         let mailbox = TestMailbox<Event>()
@@ -45,6 +48,9 @@ final class RawTCP: Sendable {
             .channelOption(.autoRead, value: autoRead)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: "localhost"))
+                    }
                     try channel.pipeline.syncOperations.addHandler(RawTCPHandler(mailbox: mailbox))
                 }
             }
