@@ -190,3 +190,19 @@ if Context.environment["HERALD_BENCHMARKS"] != nil {
         )
     )
 }
+
+// MARK: Fuzzing (opt-in)
+//
+// A libFuzzer target over the JSON parser, the message decoder and the channel grammar
+// (`FuzzTarget` in HeraldProtocol). Only part of the package when HERALD_FUZZ is set; build
+// and run it with Fuzz/run (see Fuzz/README.md).
+if Context.environment["HERALD_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "HeraldFuzz",
+            dependencies: ["HeraldProtocol"],
+            path: "Fuzz/HeraldFuzz",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]
+        )
+    )
+}
