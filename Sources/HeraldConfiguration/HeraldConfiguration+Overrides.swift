@@ -52,6 +52,8 @@ extension HeraldConfiguration {
         public var maxSessions: Int?
         /// `--max-subscriptions`, `HERALD_MAX_SUBSCRIPTIONS`.
         public var maxSubscriptions: Int?
+        /// `--publishes-per-second`, `HERALD_PUBLISHES_PER_SECOND`.
+        public var publishesPerSecond: Int?
         /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
         public var maxConnections: Int?
         /// `--max-connections-per-ip`, `HERALD_MAX_CONNECTIONS_PER_IP`.
@@ -91,6 +93,7 @@ extension HeraldConfiguration {
             threads: Int? = nil,
             maxSessions: Int? = nil,
             maxSubscriptions: Int? = nil,
+            publishesPerSecond: Int? = nil,
             maxConnections: Int? = nil,
             maxConnectionsPerIP: Int? = nil,
             handshakesPerSecond: Int? = nil,
@@ -124,6 +127,7 @@ extension HeraldConfiguration {
             self.threads = threads
             self.maxSessions = maxSessions
             self.maxSubscriptions = maxSubscriptions
+            self.publishesPerSecond = publishesPerSecond
             self.maxConnections = maxConnections
             self.maxConnectionsPerIP = maxConnectionsPerIP
             self.handshakesPerSecond = handshakesPerSecond

@@ -83,6 +83,7 @@ public struct HeraldConfiguration: Sendable {
         broker.maxLoggedChannels = try lookup.integer(overrides.maxLoggedChannels, "MAX_LOGGED_CHANNELS", default: broker.maxLoggedChannels)
         broker.maxSessions = try lookup.integer(overrides.maxSessions, "MAX_SESSIONS", default: broker.maxSessions)
         broker.maxSubscriptionsPerSession = try lookup.integer(overrides.maxSubscriptions, "MAX_SUBSCRIPTIONS", default: broker.maxSubscriptionsPerSession)
+        broker.maxPublishesPerSecondPerSession = try lookup.integer(overrides.publishesPerSecond, "PUBLISHES_PER_SECOND", default: broker.maxPublishesPerSecondPerSession)
         // A batch must be able to carry the largest message, or that message could never be sent.
         guard broker.maxMessageBytes > 0, broker.maxBatchBytes >= broker.maxMessageBytes else {
             throw .invalidByteLimits

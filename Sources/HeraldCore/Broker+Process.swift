@@ -367,7 +367,13 @@ extension Broker {
             limits.record(.channelPermission)
             return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
         }
-        if let session { session.touch(expiresAt: expiry(clock.nowNanoseconds())) }
+        if let session {
+            let now = clock.nowNanoseconds()
+            guard session.touchForPublish(expiresAt: expiry(now), now: now, rate: configuration.maxPublishesPerSecondPerSession) else {
+                limits.record(.publishRate)
+                return failed(baseReply(message), BayeuxError(code: 429, args: [Limit.publishRate.rawValue], message: "Too many publishes"), advice: nil)
+            }
+        }
         if channel.isService {
             let handler = services.withLock { list in list.first(where: { $0.0.matches(channel) })?.1 }
             if let handler, let response = handler(ServiceRequest(channel: channel, data: data, session: session, id: message.id)), let session {

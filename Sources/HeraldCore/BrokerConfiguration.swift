@@ -22,6 +22,10 @@ public struct BrokerConfiguration: Sendable {
     public var maxPendingBytesPerSession: Int = 1024 * 1024
     /// Most subscriptions one session may hold.
     public var maxSubscriptionsPerSession: Int = 1024
+    /// Publishes one session may make per second, in bursts of twice that; more get
+    /// `429:publish_rate:Too many publishes`. 0 (the default): no limit, so that one
+    /// publisher can feed a channel as fast as the broker delivers.
+    public var maxPublishesPerSecondPerSession: Int = 0
     /// Most concurrent sessions; handshakes beyond it are refused.
     public var maxSessions: Int = 200_000
     /// Most channels with a log (retained value or history, `channels`). A publish that would

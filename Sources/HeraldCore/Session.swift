@@ -76,6 +76,9 @@ public final class Session: Sendable {
         var connectionType: ConnectionType?
         /// Channels whose handshake replay position a subscribe has used.
         var usedReplayPositions: Set<String> = []
+        /// Publish tokens left (`maxPublishesPerSecondPerSession`), and when they were counted.
+        var publishTokens: Double = -1
+        var publishTokensAt: UInt64 = 0
 
         /// Holds `entry` back for `channel` (nil: forgets what was held), keeping `throttledBytes`.
         mutating func hold(_ entry: Throttled?, for channel: String) {
@@ -368,6 +371,25 @@ public final class Session: Sendable {
                 s.held = nil
             }
             if s.held == nil, s.expiresAtNanoseconds > expiresAt { s.expiresAtNanoseconds = expiresAt }
+        }
+    }
+
+    /// Extends the expiry deadline for a publish and takes one of the session's publish tokens
+    /// (`rate` a second, bursts of twice that; 0: no limit). False when none is left.
+    func touchForPublish(expiresAt: UInt64, now: UInt64, rate: Int) -> Bool {
+        state.withLock { s in
+            if s.expiresAtNanoseconds < expiresAt { s.expiresAtNanoseconds = expiresAt }
+            guard rate > 0 else { return true }
+            let burst = Double(2 * rate)
+            if s.publishTokens < 0 {
+                s.publishTokens = burst
+            } else if now > s.publishTokensAt {
+                s.publishTokens = min(burst, s.publishTokens + Double(now - s.publishTokensAt) / 1e9 * Double(rate))
+            }
+            s.publishTokensAt = now
+            guard s.publishTokens >= 1 else { return false }
+            s.publishTokens -= 1
+            return true
         }
     }
 

@@ -55,6 +55,8 @@ struct Serve: AsyncParsableCommand {
     var maxSessions: Int?
     @Option(name: .customLong("max-subscriptions"), help: "Most subscriptions per session; more get 403 (default 1024; env HERALD_MAX_SUBSCRIPTIONS).")
     var maxSubscriptions: Int?
+    @Option(name: .customLong("publishes-per-second"), help: "Publishes per second per session, bursts of twice that, 0 for no limit; more get 429 (default 0; env HERALD_PUBLISHES_PER_SECOND).")
+    var publishesPerSecond: Int?
     @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
     var maxConnections: Int?
     @Option(name: .customLong("max-connections-per-ip"), help: "Most open connections from one IP address, loopback exempt, 0 for no limit (default 1000; env HERALD_MAX_CONNECTIONS_PER_IP).")
@@ -199,6 +201,7 @@ struct Serve: AsyncParsableCommand {
             threads: threads,
             maxSessions: maxSessions,
             maxSubscriptions: maxSubscriptions,
+            publishesPerSecond: publishesPerSecond,
             maxConnections: maxConnections,
             maxConnectionsPerIP: maxConnectionsPerIP,
             handshakesPerSecond: handshakesPerSecond,

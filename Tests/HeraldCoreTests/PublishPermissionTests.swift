@@ -50,4 +50,24 @@ import Testing
             Issue.record("\(error)")
         }
     }
+
+    /// `maxPublishesPerSecondPerSession`: a burst of twice the rate, then the rate, per
+    /// session; others are unaffected.
+    @Test func publishesAreRateLimitedPerSession() {
+        let clock = ManualClock()
+        var configuration = BrokerConfiguration()
+        configuration.maxPublishesPerSecondPerSession = 5
+        let broker = Broker(configuration: configuration, clock: clock)
+        var flood = CoreClient(broker)
+        _ = flood.connected()
+        var other = CoreClient(broker)
+        _ = other.connected()
+        let replies = (0..<15).map { flood.publish("/a", String($0))["successful"] == .bool(true) }
+        #expect(replies.filter { $0 }.count == 10)
+        #expect(flood.publish("/a", "99")["error"] == .string("429:publish_rate:Too many publishes"))
+        #expect(other.publish("/a", "1")["successful"] == .bool(true), "another session has its own tokens")
+        clock.advance(milliseconds: 1000)
+        #expect((0..<6).map { flood.publish("/a", String($0))["successful"] == .bool(true) } == [true, true, true, true, true, false])
+        #expect(broker.limits.count(.publishRate) == 7)
+    }
 }
