@@ -49,21 +49,10 @@ import Testing
     /// most of its flood, the server holds at most `maxOutboundBufferBytes` for it, and the
     /// stuck connection is closed.
     @Test func aPingFloodThatIsNeverReadIsNotBuffered() async throws {
-        try await withLiveServer(server: Self.shortTimeouts, group: LiveServer.floodGroup) { live in
-            let socket = try await RawTCP.connect(port: live.port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.floodGroup)
-            try await socket.write(Self.upgrade)
-            let ping = Self.maskedFrame(opcode: 0x9, payload: Array(repeating: 0x70, count: 125))
-            let chunk = Array([[UInt8]](repeating: ping, count: 1000).joined())
-            let attempted = 100 * 1024 * 1024
-            let written = await Self.flood(socket, with: chunk, limit: attempted)
-            let held = await live.server.bufferedOutboundBytes()
-            #expect(written < 30 * 1024 * 1024, "the server kept reading: \(written) bytes of pings taken")
-            #expect(held <= ServerConfiguration().maxOutboundBufferBytes, "\(held) bytes of pongs held for a client that reads nothing")
-            #expect(await Self.waitUntil(8) { live.server.connectionCount == 0 }, "the stuck connection is closed")
-            let tripped = live.broker.limits.count(.writeStall) + live.broker.limits.count(.outboundBytes)
-            #expect(tripped == 1)
-            await socket.close()
-        }
+        let ping = Self.maskedFrame(opcode: 0x9, payload: Array(repeating: 0x70, count: 125))
+        try await Self.floodWithoutReading(
+            after: Array(Self.upgrade.utf8), chunk: Array([[UInt8]](repeating: ping, count: 1000).joined()),
+            attempt: 100 * 1024 * 1024, mayTake: 30 * 1024 * 1024)
     }
 
     /// Probe: 300,000 pipelined `POST /bayeux` with `[]` on one connection that never reads,
@@ -71,18 +60,27 @@ import Testing
     /// an unknown client, so that the replies fill the socket with fewer requests (the probe's
     /// `[]` needed tens of thousands, seconds of CPU in a debug build).
     @Test func pipelinedRequestsThatAreNeverReadAreNotBuffered() async throws {
+        let body = "[" + Array(repeating: #"{"channel":"/meta/connect","clientId":"gone","connectionType":"long-polling"}"#, count: 50).joined(separator: ",") + "]"
+        let request = Array("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
+        try await Self.floodWithoutReading(
+            after: [], chunk: Array([[UInt8]](repeating: request, count: 40).joined()),
+            attempt: 60 * 1024 * 1024, mayTake: 20 * 1024 * 1024)
+    }
+
+    /// Sends `opening`, then `chunk` after `chunk` on a connection that never reads, until the
+    /// server stops taking them or `attempt` bytes went out. The server must stop reading
+    /// before `mayTake` bytes, hold at most `maxOutboundBufferBytes` of replies, and close the
+    /// connection: at once past the outbound bound or by the stall timer, depending on how
+    /// much one read burst took.
+    static func floodWithoutReading(after opening: [UInt8], chunk: [UInt8], attempt: Int, mayTake: Int) async throws {
         try await withLiveServer(server: Self.shortTimeouts, group: LiveServer.floodGroup) { live in
             let socket = try await RawTCP.connect(port: live.port, autoRead: false, receiveBufferSize: 4096, on: LiveServer.floodGroup)
-            let body = "[" + Array(repeating: #"{"channel":"/meta/connect","clientId":"gone","connectionType":"long-polling"}"#, count: 50).joined(separator: ",") + "]"
-            let request = Array("POST /bayeux HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8)
-            let chunk = Array([[UInt8]](repeating: request, count: 40).joined())
-            let written = await Self.flood(socket, with: chunk, limit: 60 * 1024 * 1024)
+            if !opening.isEmpty { try await socket.write(opening) }
+            let written = await Self.flood(socket, with: chunk, limit: attempt)
             let held = await live.server.bufferedOutboundBytes()
-            #expect(written < 20 * 1024 * 1024, "the server kept reading: \(written) bytes of requests taken")
-            #expect(held <= ServerConfiguration().maxOutboundBufferBytes, "\(held) bytes of responses held for a client that reads nothing")
+            #expect(written < mayTake, "the server kept reading: \(written) bytes taken")
+            #expect(held <= ServerConfiguration().maxOutboundBufferBytes, "\(held) bytes of replies held for a client that reads nothing")
             #expect(await Self.waitUntil(8) { live.server.connectionCount == 0 }, "the stuck connection is closed")
-            // Which limit closes it depends on how much one read burst took: past the outbound
-            // bound at once, or else the stall timer.
             let tripped = live.broker.limits.count(.writeStall) + live.broker.limits.count(.outboundBytes)
             #expect(tripped == 1)
             await socket.close()

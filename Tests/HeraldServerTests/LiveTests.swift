@@ -297,7 +297,7 @@ import Testing
             func attempt(_ headers: String) async throws -> String {
                 let tcp = try await RawTCP.connect(port: live.port, on: LiveServer.group)
                 try await tcp.write("GET /bayeux HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\(headers)\r\n")
-                let response = String(decoding: try await tcp.readAll(until: .seconds(2)), as: UTF8.self)
+                let response = String(decoding: try await tcp.readAll(until: .seconds(10)), as: UTF8.self)
                 await tcp.close()
                 return response
             }
