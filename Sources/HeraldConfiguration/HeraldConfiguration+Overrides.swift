@@ -54,6 +54,8 @@ extension HeraldConfiguration {
         public var maxSubscriptions: Int?
         /// `--publishes-per-second`, `HERALD_PUBLISHES_PER_SECOND`.
         public var publishesPerSecond: Int?
+        /// `--trusted-proxies`, `HERALD_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
+        public var trustedProxies: String?
         /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
         public var maxConnections: Int?
         /// `--max-connections-per-ip`, `HERALD_MAX_CONNECTIONS_PER_IP`.
@@ -94,6 +96,7 @@ extension HeraldConfiguration {
             maxSessions: Int? = nil,
             maxSubscriptions: Int? = nil,
             publishesPerSecond: Int? = nil,
+            trustedProxies: String? = nil,
             maxConnections: Int? = nil,
             maxConnectionsPerIP: Int? = nil,
             handshakesPerSecond: Int? = nil,
@@ -128,6 +131,7 @@ extension HeraldConfiguration {
             self.maxSessions = maxSessions
             self.maxSubscriptions = maxSubscriptions
             self.publishesPerSecond = publishesPerSecond
+            self.trustedProxies = trustedProxies
             self.maxConnections = maxConnections
             self.maxConnectionsPerIP = maxConnectionsPerIP
             self.handshakesPerSecond = handshakesPerSecond

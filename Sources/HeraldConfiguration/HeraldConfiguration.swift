@@ -96,6 +96,12 @@ public struct HeraldConfiguration: Sendable {
         guard server.path.hasPrefix("/") else { throw .invalidPath }
         server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        server.trustedProxies = lookup.text(overrides.trustedProxies, "TRUSTED_PROXIES", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        var badProxy: String?
+        guard TrustedProxies(server.trustedProxies, invalid: { badProxy = $0 }) != nil else {
+            throw .invalidTrustedProxy(badProxy ?? "")
+        }
         server.maxConnections = try lookup.integer(overrides.maxConnections, "MAX_CONNECTIONS", default: server.maxConnections)
         server.maxConnectionsPerIP = try lookup.integer(overrides.maxConnectionsPerIP, "MAX_CONNECTIONS_PER_IP", default: server.maxConnectionsPerIP)
         server.handshakesPerSecondPerConnection = try lookup.integer(overrides.handshakesPerSecond, "HANDSHAKES_PER_SECOND", default: server.handshakesPerSecondPerConnection)

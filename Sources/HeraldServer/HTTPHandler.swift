@@ -32,7 +32,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     /// the upgrade request (an early first frame) to the WebSocket decoder.
     var httpHandlers: [any RemovableChannelHandler] = []
     /// Adds the WebSocket handlers behind this one.
-    var installWebSocket: ((ChannelHandlerContext) throws -> WebSocketHandler)?
+    var installWebSocket: ((ChannelHandlerContext, HTTPHeaders) throws -> WebSocketHandler)?
     private var head: HTTPRequestHead?
     private var body: ByteBuffer?
     private var discarding = false
@@ -52,13 +52,18 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     private let ticker: ConnectionTicker
     private let traffic: TrafficCounters
     private let handshakes: HandshakeLimiter
+    private let proxies: TrustedProxies
+    /// The client's address for the request in progress: the peer's, or the one a trusted
+    /// proxy forwarded.
+    private var clientAddress: SocketAddress?
     private var handshakeBucket: TokenBucket
     /// Asked by the broker for each handshake of a batch: made once, not per request.
     private var admitHandshake: (() -> Limit?)?
 
-    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, cors: CORSPolicy, deadline: RequestDeadline, ticker: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, proxies: TrustedProxies, logger: Logger) {
         self.traffic = traffic
         self.handshakes = handshakes
+        self.proxies = proxies
         self.handshakeBucket = handshakes.connectionBucket()
         self.broker = broker
         self.configuration = configuration
@@ -70,8 +75,8 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        let remote = context.channel.remoteAddress
-        admitHandshake = { [unowned self] in handshakes.admit(from: remote, connection: &handshakeBucket) }
+        clientAddress = context.channel.remoteAddress
+        admitHandshake = { [unowned self] in handshakes.admit(from: clientAddress, connection: &handshakeBucket) }
         ticker.add(self)
     }
 
@@ -170,6 +175,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     // MARK: Requests
 
     private func handle(head: HTTPRequestHead, body: ByteBuffer) {
+        clientAddress = proxies.client(of: context?.channel.remoteAddress, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"].map(String.init))
         let (path, query) = Self.splitURI(head.uri)
         guard isMounted(path) else {
             respondText(.notFound, "Not found: Bayeux is served at \(configuration.path)", head: head)
@@ -201,7 +207,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             }
             switch WebSocketHandshake.accept(head) {
             case .success(let accept):
-                upgrade(accept: accept)
+                upgrade(accept: accept, headers: head.headers)
             case .failure(.unsupportedVersion):
                 respondText(.upgradeRequired, "Upgrade required: only WebSocket version 13 (RFC 6455) is supported", head: head, close: true, extraHeaders: [("Sec-WebSocket-Version", "13")])
             case .failure:
@@ -225,10 +231,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
 
     /// Switches the connection to WebSocket: the WebSocket handlers go in, the HTTP ones
     /// (this one included) go out, and `101` is written as raw bytes before any frame.
-    private func upgrade(accept: String) {
+    private func upgrade(accept: String, headers upgradeHeaders: HTTPHeaders) {
         guard let context, let installWebSocket else { return }
         do {
-            let webSocket = try installWebSocket(context)
+            let webSocket = try installWebSocket(context, upgradeHeaders)
             let sync = context.pipeline.syncOperations
             for handler in httpHandlers { sync.removeHandler(handler, promise: nil) }
             sync.removeHandler(context: context, promise: nil)
@@ -258,7 +264,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         }
         guard let context else { return }
         format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
-        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: context.channel.remoteAddress)
+        let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: clientAddress)
         let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake)
         perform(state.batchProcessed(result, connection: responder))
     }

@@ -26,6 +26,8 @@ public final class HeraldServer: Service, Sendable {
     let cors: CORSPolicy
     /// Handshake rate limits, per connection and per IP address.
     let handshakes: HandshakeLimiter
+    /// Whose `X-Forwarded-For` to believe.
+    let proxies: TrustedProxies
 
     struct State {
         var serverChannel: (any Channel)?
@@ -57,6 +59,9 @@ public final class HeraldServer: Service, Sendable {
         self.onListening = onListening
         self.cors = CORSPolicy(allowedOrigins: configuration.allowedOrigins)
         self.handshakes = HandshakeLimiter(configuration: configuration)
+        self.proxies = TrustedProxies(configuration.trustedProxies) { entry in
+            logger.error("ignoring trustedProxies: not an IP address or CIDR range", metadata: ["entry": "\(entry)"])
+        } ?? TrustedProxies([])!
         // Deliveries are encoded with room for the WebSocket frame that sends one alone.
         broker.useDeliveryFraming(SingleMessageFrame.Framing())
     }
@@ -212,9 +217,10 @@ public final class HeraldServer: Service, Sendable {
 
     /// Adds the handler of an upgraded connection, `WebSocketHandler`, which reads and writes
     /// frames itself (`WebSocketFrameReader`, `prependWebSocketHeader`), and returns it.
-    private func installWebSocket(on context: ChannelHandlerContext) throws -> WebSocketHandler {
+    private func installWebSocket(on context: ChannelHandlerContext, headers: HTTPHeaders) throws -> WebSocketHandler {
         let loop = services(for: context.eventLoop)
-        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, handshakes: handshakes, logger: logger)
+        let client = proxies.client(of: context.channel.remoteAddress, forwardedFor: headers[canonicalForm: "x-forwarded-for"].map(String.init))
+        let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, handshakes: handshakes, clientAddress: client, logger: logger)
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         webSocketConnections.add(1, ordering: .relaxed)
         context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }
@@ -228,8 +234,11 @@ public final class HeraldServer: Service, Sendable {
         let key = ObjectIdentifier(channel)
         // The per-IP limit, like the handshake rate, spares loopback unless asked: a proxy on
         // the same host puts every client behind one address.
+        // A trusted proxy is exempt: every client behind it shares its address.
         let ip: String? = configuration.maxConnectionsPerIP > 0
-            ? channel.remoteAddress.flatMap { configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback($0) ? $0.ipAddress : nil }
+            ? channel.remoteAddress.flatMap { address in
+                (configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback(address)) && !proxies.contains(address) ? address.ipAddress : nil
+            }
             : nil
         var tls: NIOSSLContext?
         let admission = state.withLock { s -> Admission in
@@ -308,7 +317,7 @@ public final class HeraldServer: Service, Sendable {
                 cors: cors,
                 deadline: RequestDeadline(timeout: requestTimeout),
                 ticker: loop.requests,
-                installWebSocket: { [unowned self] context in try self.installWebSocket(on: context) },
+                installWebSocket: { [unowned self] context, headers in try self.installWebSocket(on: context, headers: headers) },
                 installHTTP: { [unowned self] context, deadline in try self.installHTTP(on: context, deadline: deadline) }
             ), name: "upgrade-sniffer")
         }
@@ -320,7 +329,7 @@ public final class HeraldServer: Service, Sendable {
     /// handshake POST; NIO's upgrade handler only looks at the first request).
     private func installHTTP(on context: ChannelHandlerContext, deadline: RequestDeadline) throws {
         let sync = context.pipeline.syncOperations
-        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, handshakes: handshakes, logger: logger)
+        let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, handshakes: handshakes, proxies: proxies, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
         let pipelining = HTTPServerPipelineHandler()
@@ -337,10 +346,10 @@ public final class HeraldServer: Service, Sendable {
         context.channel.closeFuture.whenComplete { [self] _ in
             if !upgraded.value { httpConnections.subtract(1, ordering: .relaxed) }
         }
-        http.installWebSocket = { [unowned self] context in
+        http.installWebSocket = { [unowned self] context, headers in
             upgraded.value = true
             httpConnections.subtract(1, ordering: .relaxed)
-            return try self.installWebSocket(on: context)
+            return try self.installWebSocket(on: context, headers: headers)
         }
     }
 }

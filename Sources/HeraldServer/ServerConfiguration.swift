@@ -47,6 +47,10 @@ public struct ServerConfiguration: Sendable {
     /// Open connections from one IP address; more are closed as they are accepted. 0: no
     /// limit. Loopback addresses are exempt unless `rateLimitLoopback` is set.
     public var maxConnectionsPerIP: Int = 1_000
+    /// Proxies (IP addresses or CIDR ranges) whose `X-Forwarded-For` is believed
+    /// (`TrustedProxies`). Their connections are exempt from `maxConnectionsPerIP`; the
+    /// handshake rate per IP and the admin API's client address use the forwarded address.
+    public var trustedProxies: [String] = []
     /// Apply the per-IP limits (connections, handshakes) to loopback addresses too.
     public var rateLimitLoopback: Bool = false
     /// On shutdown, how long connections get to finish (answer held connects, send close

@@ -24,7 +24,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
 
     private let mountPath: String
     private let cors: CORSPolicy
-    private let installWebSocket: (ChannelHandlerContext) throws -> WebSocketHandler
+    private let installWebSocket: (ChannelHandlerContext, HTTPHeaders) throws -> WebSocketHandler
     private let installHTTP: (ChannelHandlerContext, RequestDeadline) throws -> Void
     private var buffered: ByteBuffer?
     private var done = false
@@ -37,7 +37,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
         cors: CORSPolicy,
         deadline: RequestDeadline,
         ticker: ConnectionTicker,
-        installWebSocket: @escaping (ChannelHandlerContext) throws -> WebSocketHandler,
+        installWebSocket: @escaping (ChannelHandlerContext, HTTPHeaders) throws -> WebSocketHandler,
         installHTTP: @escaping (ChannelHandlerContext, RequestDeadline) throws -> Void
     ) {
         self.mountPath = mountPath
@@ -90,7 +90,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
               isAllowed(head),
               case .success(let accept) = WebSocketHandshake.accept(head)
         else { return fallBack(context) }
-        upgrade(context, accept: accept, rest: bytes.getSlice(at: headEnd, length: bytes.writerIndex - headEnd)!)
+        upgrade(context, headers: head.headers, accept: accept, rest: bytes.getSlice(at: headEnd, length: bytes.writerIndex - headEnd)!)
     }
 
     private func isAllowed(_ head: HTTPRequestHead) -> Bool {
@@ -101,11 +101,11 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
         return true
     }
 
-    private func upgrade(_ context: ChannelHandlerContext, accept: String, rest: ByteBuffer) {
+    private func upgrade(_ context: ChannelHandlerContext, headers: HTTPHeaders, accept: String, rest: ByteBuffer) {
         done = true
         buffered = nil
         do {
-            let webSocket = try installWebSocket(context)
+            let webSocket = try installWebSocket(context, headers)
             webSocket.upgraded(response: WebSocketHandshake.switchingProtocols(accept: accept, allocator: context.channel.allocator))
             if rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)

@@ -53,8 +53,11 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// Keepalive ticks since `close` sent its close frame: the connection is closed outright
     /// on the second, whether or not the peer read the frame.
     private var ticksSinceClose = 0
+    /// The client's address: the peer's, or the one a trusted proxy forwarded on the upgrade.
+    private let clientAddress: SocketAddress?
 
-    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, logger: Logger) {
+    init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, clientAddress: SocketAddress?, logger: Logger) {
+        self.clientAddress = clientAddress
         self.traffic = traffic
         self.handshakes = handshakes
         self.handshakeBucket = handshakes.connectionBucket()
@@ -70,9 +73,9 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         self.context = context
         self.allocator = context.channel.allocator
         self.writable = context.channel.isWritable
-        self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler, remoteAddress: context.channel.remoteAddress)
-        let remote = context.channel.remoteAddress
-        admitHandshake = { [unowned self] in handshakes.admit(from: remote, connection: &handshakeBucket) }
+        self.connection = WebSocketConnection(handler: self, eventLoop: context.eventLoop, scheduler: scheduler, remoteAddress: clientAddress)
+        let client = clientAddress
+        admitHandshake = { [unowned self] in handshakes.admit(from: client, connection: &handshakeBucket) }
         keepaliveTimer.add(self)
     }
 

@@ -57,6 +57,8 @@ struct Serve: AsyncParsableCommand {
     var maxSubscriptions: Int?
     @Option(name: .customLong("publishes-per-second"), help: "Publishes per second per session, bursts of twice that, 0 for no limit; more get 429 (default 0; env HERALD_PUBLISHES_PER_SECOND).")
     var publishesPerSecond: Int?
+    @Option(name: .customLong("trusted-proxies"), help: "Comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed; exempt from the per-IP connection limit (default none; env HERALD_TRUSTED_PROXIES).")
+    var trustedProxies: String?
     @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
     var maxConnections: Int?
     @Option(name: .customLong("max-connections-per-ip"), help: "Most open connections from one IP address, loopback exempt, 0 for no limit (default 1000; env HERALD_MAX_CONNECTIONS_PER_IP).")
@@ -202,6 +204,7 @@ struct Serve: AsyncParsableCommand {
             maxSessions: maxSessions,
             maxSubscriptions: maxSubscriptions,
             publishesPerSecond: publishesPerSecond,
+            trustedProxies: trustedProxies,
             maxConnections: maxConnections,
             maxConnectionsPerIP: maxConnectionsPerIP,
             handshakesPerSecond: handshakesPerSecond,

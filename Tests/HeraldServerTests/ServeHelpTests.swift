@@ -34,6 +34,7 @@ import Testing
             ("--max-sessions", String(broker.maxSessions), "HERALD_MAX_SESSIONS"),
             ("--max-subscriptions", String(broker.maxSubscriptionsPerSession), "HERALD_MAX_SUBSCRIPTIONS"),
             ("--publishes-per-second", String(broker.maxPublishesPerSecondPerSession), "HERALD_PUBLISHES_PER_SECOND"),
+            ("--trusted-proxies", "none", "HERALD_TRUSTED_PROXIES"),
             ("--max-connections", String(server.maxConnections), "HERALD_MAX_CONNECTIONS"),
             ("--max-connections-per-ip", String(server.maxConnectionsPerIP), "HERALD_MAX_CONNECTIONS_PER_IP"),
             ("--handshakes-per-second", String(server.handshakesPerSecondPerConnection), "HERALD_HANDSHAKES_PER_SECOND"),

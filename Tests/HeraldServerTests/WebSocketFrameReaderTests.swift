@@ -144,6 +144,7 @@ import Testing
                 keepalive: ConnectionTicker(eventLoop: channel.eventLoop, interval: .seconds(30)),
                 traffic: traffic,
                 handshakes: HandshakeLimiter(configuration: ServerConfiguration()),
+                clientAddress: nil,
                 logger: Logger(label: "test")
             )
             try channel.pipeline.syncOperations.addHandler(created)
