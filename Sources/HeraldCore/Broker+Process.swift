@@ -363,7 +363,9 @@ extension Broker {
         if session == nil && !configuration.allowAnonymousPublish {
             return failed(baseReply(message), .unknownClient, advice: nil)
         }
-        if configuration.channels.publishPermission(for: channel) == .server {
+        // Services answer the sender and broadcast nothing: `publish` is about broadcasts, and
+        // `/**: {publish: server}` must not switch off every `/service` channel.
+        if !channel.isService, configuration.channels.publishPermission(for: channel) == .server {
             limits.record(.channelPermission)
             return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
         }

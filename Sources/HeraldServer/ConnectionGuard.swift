@@ -11,8 +11,9 @@ import NIOCore
 ///   holds back reads, as NIO's `BackPressureHandler` does: the client gets its requests read
 ///   again once it has read enough of what was sent. So what waits is at most the mark plus
 ///   the replies to one read burst.
-/// - Past `maxOutboundBufferBytes` waiting (one read burst of tiny requests with long replies),
-///   it closes the connection at once.
+/// - When the replies to one read burst add more than `maxOutboundBufferBytes` to what waits
+///   (tiny requests with long replies), it closes the connection at once. WebSocket
+///   deliveries are written by the flush task, outside read bursts, so they do not count.
 /// - A connection that stays unwritable for `writeStallTimeoutSeconds` is closed: its peer has
 ///   stopped reading (a close frame that cannot be written is covered too).
 ///
@@ -32,6 +33,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
     private var context: ChannelHandlerContext?
     private var writable = true
     private var pendingRead = false
+    /// Bytes waiting to be sent when the current read burst began; nil between bursts.
+    private var burstStart: Int?
     /// When the socket last became unwritable, while it is.
     private var unwritableSince: NIODeadline?
 
@@ -60,10 +63,21 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
         }
     }
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if burstStart == nil { burstStart = bufferedBytes(context) }
+        context.fireChannelRead(data)
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         // The handlers behind write and flush their replies here: look after they did.
         context.fireChannelReadComplete()
-        if !writable { checkOutbound(context: context) }
+        let start = burstStart
+        burstStart = nil
+        if !writable, let start { checkOutbound(context: context, since: start) }
+    }
+
+    private func bufferedBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -87,8 +101,9 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
         context.fireChannelInactive()
     }
 
-    private func checkOutbound(context: ChannelHandlerContext) {
-        guard let waiting = try? context.channel.syncOptions?.getOption(.bufferedWritableBytes), waiting > maxOutboundBytes else { return }
+    private func checkOutbound(context: ChannelHandlerContext, since start: Int) {
+        let waiting = bufferedBytes(context)
+        guard waiting - start > maxOutboundBytes else { return }
         limits.record(.outboundBytes)
         logger.debug("closing a connection that does not read its replies", metadata: ["outbound.bytes": "\(waiting)", "limit": "\(maxOutboundBytes)"])
         context.close(promise: nil)

@@ -76,7 +76,10 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         clientAddress = context.channel.remoteAddress
-        admitHandshake = { [unowned self] in handshakes.admit(from: clientAddress, connection: &handshakeBucket) }
+        // A trusted proxy's connection carries many clients' requests (pooled upstream
+        // connections): its own bucket would make them share one rate.
+        let viaProxy = context.channel.remoteAddress.map { proxies.contains($0) } ?? false
+        admitHandshake = { [unowned self] in handshakes.admit(from: clientAddress, connection: &handshakeBucket, viaProxy: viaProxy) }
         ticker.add(self)
     }
 
@@ -175,7 +178,9 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
     // MARK: Requests
 
     private func handle(head: HTTPRequestHead, body: ByteBuffer) {
-        clientAddress = proxies.client(of: context?.channel.remoteAddress, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"].map(String.init))
+        clientAddress = proxies.isEmpty
+            ? context?.channel.remoteAddress
+            : proxies.client(of: context?.channel.remoteAddress, forwardedFor: head.headers[canonicalForm: "x-forwarded-for"].map(String.init))
         let (path, query) = Self.splitURI(head.uri)
         guard isMounted(path) else {
             respondText(.notFound, "Not found: Bayeux is served at \(configuration.path)", head: head)
@@ -187,6 +192,12 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             let headers = cors.preflightHeaders(origin: origin, host: head.headers.first(name: "host"), requestedHeaders: head.headers.first(name: "access-control-request-headers"))
             respond(status: origin != nil && headers.isEmpty ? .forbidden : .noContent, contentType: nil, body: ByteBuffer(), head: head, extraHeaders: headers)
         case .POST:
+            // A browser sends simple POSTs (Faye's text/plain form bodies) without a
+            // preflight: refusing only the CORS headers would still let any page publish blind.
+            if let origin, !cors.allows(origin: origin, host: head.headers.first(name: "host")) {
+                respondText(.forbidden, "Forbidden: Origin \(origin) is not allowed (--allowed-origins)", head: head)
+                return
+            }
             let contentType = head.headers.first(name: "content-type")?.lowercased() ?? ""
             if contentType.hasPrefix("application/json") {
                 bayeux(decode: [body], head: head, jsonp: nil, origin: origin)
@@ -223,10 +234,30 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
                 respondText(.badRequest, "Bad request: invalid jsonp callback name", head: head)
                 return
             }
+            // A script load carries no Origin and needs no CORS: the page that loads it runs
+            // the reply. Judge it by the page's origin: its Origin, or else, for a browser's
+            // cross-origin load (Sec-Fetch-Site), the origin its Referer names ("null" if none).
+            if let page = Self.callbackPage(origin: origin, headers: head.headers), !cors.allows(origin: page, host: head.headers.first(name: "host")) {
+                respondText(.forbidden, "Forbidden: callback-polling from \(page) is not allowed (--allowed-origins)", head: head)
+                return
+            }
             bayeux(decode: [ByteBuffer(string: message)], head: head, jsonp: callback, origin: origin)
         default:
             respondText(.methodNotAllowed, "Method not allowed", head: head, extraHeaders: [("Allow", "GET, POST, OPTIONS")])
         }
+    }
+
+    /// The origin of the page behind a callback-polling request, when a browser says it is
+    /// another origin's; nil for a same-origin load or a non-browser client.
+    static func callbackPage(origin: String?, headers: HTTPHeaders) -> String? {
+        if let origin { return origin }
+        guard let site = headers.first(name: "sec-fetch-site")?.lowercased(), site == "cross-site" || site == "same-site" else { return nil }
+        guard let referer = headers.first(name: "referer") else { return "null" }
+        let parts = referer.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: false)
+        // "https:", "", "host:port", "path…"
+        guard parts.count >= 3, parts[0].hasSuffix(":"), parts[1].isEmpty else { return "null" }
+        let authority = parts[2].prefix { $0 != "?" && $0 != "#" }
+        return "\(parts[0])//\(authority)"
     }
 
     /// Switches the connection to WebSocket: the WebSocket handlers go in, the HTTP ones

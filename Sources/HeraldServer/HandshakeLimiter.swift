@@ -36,9 +36,17 @@ final class HandshakeLimiter: Sendable {
     let perConnection: Int
     let perIP: Int
     let limitLoopback: Bool
-    private let buckets = Mutex<[String: TokenBucket]>([:])
+    private let state = Mutex(Buckets())
     /// Buckets kept before full ones are forgotten.
     static let pruneAbove = 10_000
+
+    private struct Buckets {
+        var byAddress: [String: TokenBucket] = [:]
+        /// How many were left after the last pruning: the next one waits until there are
+        /// twice as many, so that pruning costs O(1) per handshake, amortised, even while an
+        /// attacker keeps the map full of fresh addresses.
+        var keptAtLastPrune = 0
+    }
 
     init(configuration: ServerConfiguration) {
         perConnection = configuration.handshakesPerSecondPerConnection
@@ -49,20 +57,30 @@ final class HandshakeLimiter: Sendable {
     func connectionBucket() -> TokenBucket { TokenBucket(burst: 2 * perConnection) }
 
     /// Admits one handshake from `address` on the connection that owns `bucket`, or says
-    /// which limit refuses it.
-    func admit(from address: SocketAddress?, connection bucket: inout TokenBucket) -> Limit? {
+    /// which limit refuses it. `viaProxy`: the connection is a trusted proxy's, which carries
+    /// many clients' requests, so only the client's address is limited.
+    func admit(from address: SocketAddress?, connection bucket: inout TokenBucket, viaProxy: Bool = false) -> Limit? {
         let now = NIODeadline.now()
-        if perConnection > 0, !bucket.take(rate: perConnection, burst: 2 * perConnection, now: now) {
+        if perConnection > 0, !viaProxy, !bucket.take(rate: perConnection, burst: 2 * perConnection, now: now) {
             return .handshakeRateConnection
         }
-        guard perIP > 0, let address, let ip = address.ipAddress, limitLoopback || !Self.isLoopback(address) else { return nil }
-        let admitted = buckets.withLock { buckets -> Bool in
-            if buckets.count > Self.pruneAbove {
-                buckets = buckets.filter { !$0.value.isFull(rate: perIP, burst: 2 * perIP, now: now) }
+        guard perIP > 0, let address, let key = Self.addressKey(address), limitLoopback || !Self.isLoopback(address) else { return nil }
+        let admitted = state.withLock { s -> Bool in
+            if s.byAddress.count > max(Self.pruneAbove, 2 * s.keptAtLastPrune) {
+                s.byAddress = s.byAddress.filter { !$0.value.isFull(rate: perIP, burst: 2 * perIP, now: now) }
+                s.keptAtLastPrune = s.byAddress.count
             }
-            return buckets[ip, default: TokenBucket(burst: 2 * perIP, now: now)].take(rate: perIP, burst: 2 * perIP, now: now)
+            return s.byAddress[key, default: TokenBucket(burst: 2 * perIP, now: now)].take(rate: perIP, burst: 2 * perIP, now: now)
         }
         return admitted ? nil : .handshakeRateIP
+    }
+
+    /// What the per-address limits count by: an IPv4 address, or an IPv6 address's /64 (one
+    /// host or site is given a whole /64, so a full address would let it pick 2^64 of them).
+    static func addressKey(_ address: SocketAddress) -> String? {
+        guard let bytes = TrustedProxies.bytes(of: address) else { return nil }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        return bytes.prefix(8).map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
     }
 
     static func isLoopback(_ address: SocketAddress) -> Bool {

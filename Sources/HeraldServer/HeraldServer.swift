@@ -196,9 +196,12 @@ public final class HeraldServer: Service, Sendable {
         let keepalive: ConnectionTicker
         /// HTTP request timeouts, checked every half timeout.
         let requests: ConnectionTicker
+        /// Write stalls (`ConnectionGuard`), checked every half stall timeout.
+        let stalls: ConnectionTicker
     }
 
     var requestTimeout: TimeAmount { .seconds(Int64(max(1, configuration.requestTimeoutSeconds))) }
+    var stallTimeout: TimeAmount { .seconds(Int64(max(1, configuration.writeStallTimeoutSeconds))) }
 
     /// The services shared by the connections of `loop`.
     private func services(for loop: any EventLoop) -> LoopServices {
@@ -208,7 +211,8 @@ public final class HeraldServer: Service, Sendable {
             let created = LoopServices(
                 flush: FlushScheduler(eventLoop: loop, traffic: traffic, broker: broker),
                 keepalive: ConnectionTicker(eventLoop: loop, interval: .seconds(Int64(max(1, configuration.webSocketPingIntervalSeconds)))),
-                requests: ConnectionTicker(eventLoop: loop, interval: .milliseconds(requestTimeout.nanoseconds / 2_000_000))
+                requests: ConnectionTicker(eventLoop: loop, interval: .milliseconds(requestTimeout.nanoseconds / 2_000_000)),
+                stalls: ConnectionTicker(eventLoop: loop, interval: .milliseconds(stallTimeout.nanoseconds / 2_000_000))
             )
             s.loops[key] = created
             return created
@@ -237,7 +241,7 @@ public final class HeraldServer: Service, Sendable {
         // A trusted proxy is exempt: every client behind it shares its address.
         let ip: String? = configuration.maxConnectionsPerIP > 0
             ? channel.remoteAddress.flatMap { address in
-                (configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback(address)) && !proxies.contains(address) ? address.ipAddress : nil
+                (configuration.rateLimitLoopback || !HandshakeLimiter.isLoopback(address)) && !proxies.contains(address) ? HandshakeLimiter.addressKey(address) : nil
             }
             : nil
         var tls: NIOSSLContext?
@@ -306,8 +310,8 @@ public final class HeraldServer: Service, Sendable {
             // not read what it is sent, and closes it past a limit.
             try channel.pipeline.syncOperations.addHandler(ConnectionGuard(
                 maxOutboundBytes: configuration.maxOutboundBufferBytes,
-                stallTimeout: .seconds(Int64(max(1, configuration.writeStallTimeoutSeconds))),
-                ticker: loop.requests,
+                stallTimeout: stallTimeout,
+                ticker: loop.stalls,
                 limits: broker.limits,
                 logger: logger
             ), name: "connection-guard")

@@ -42,10 +42,13 @@ public final class TLSCertificates: Sendable {
         return leaf
     }
 
-    /// A server configuration that presents the current pair on every handshake.
+    /// A server configuration that presents the current pair on every handshake; TLS 1.2 at
+    /// least.
     public func serverConfiguration() -> TLSConfiguration {
         let pair = current.withLock { $0 }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: pair.chain, privateKey: pair.key)
+        // NIOSSL's server default still admits TLS 1.0 and 1.1.
+        configuration.minimumTLSVersion = .tlsv12
         configuration.sslContextCallback = { [self] _, promise in
             let pair = current.withLock { $0 }
             var override = NIOSSLContextConfigurationOverride()

@@ -37,6 +37,15 @@ import Testing
         #expect(channels == ["/stocks/open/x", "/stocks/AAPL"])
     }
 
+    /// Services answer their sender and broadcast nothing: `/**: server` leaves them alone.
+    @Test func servicesAreNotBroadcasts() {
+        let broker = Self.broker(#"{"/**": {"publish": "server"}}"#)
+        var client = CoreClient(broker)
+        _ = client.connected()
+        #expect(client.publish("/service/echo", "1")["successful"] == .bool(true))
+        #expect(client.publish("/any", "1")["error"] == .string("403:/any:Publish not allowed"))
+    }
+
     @Test func theOptionIsChecked() {
         for bad in [#"{"/a": {"publish": "everyone"}}"#, #"{"/a": {"publish": true}}"#, #"{"/a": {"publish": "authenticated"}}"#] {
             #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(bad).objectValue!) }

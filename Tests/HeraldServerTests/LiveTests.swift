@@ -342,11 +342,27 @@ import Testing
                 }
                 let handshake = #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["long-polling"]}]"#
                 let reply = try await TestHTTP.postJSON(handshake, port: live.port, headers: [("Origin", origin)], on: LiveServer.group)
+                #expect(reply.status == 403, "\(origin): not processed, not just unreadable")
                 #expect(reply.header("access-control-allow-origin") == nil)
                 #expect(reply.header("access-control-allow-credentials") == nil)
             }
-            let local = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "http://localhost:3000")], on: LiveServer.group)
-            await local.close()
+            #expect(live.broker.sessionCount == 0, "no refused origin made a session")
+            // Callback-polling: a script load carries no Origin and needs no CORS, so the page
+            // is judged by what the browser says (Sec-Fetch-Site, Referer).
+            let query = "/bayeux?jsonp=cb&message=" + #"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["callback-polling"]}]"#.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            func jsonp(_ headers: [(String, String)]) async throws -> TestHTTPResponse {
+                try await TestHTTP.request("GET", port: live.port, path: query, headers: headers, on: LiveServer.group)
+            }
+            #expect(try await jsonp([("Sec-Fetch-Site", "cross-site"), ("Referer", "https://evil.example/page.html")]).status == 403)
+            #expect(try await jsonp([("Sec-Fetch-Site", "cross-site")]).status == 403, "no Referer: a null page")
+            #expect(try await jsonp([("Sec-Fetch-Site", "same-site"), ("Referer", "https://www.evil.example/")]).status == 403)
+            #expect(live.broker.sessionCount == 0)
+            let local = try await jsonp([("Sec-Fetch-Site", "cross-site"), ("Referer", "http://localhost:3000/app?x=1")])
+            #expect(local.status == 200 && local.text.contains("cb("), "\(local.text)")
+            #expect(try await jsonp([]).status == 200, "a non-browser client sends neither header")
+            #expect(try await jsonp([("Sec-Fetch-Site", "same-origin")]).status == 200)
+            let localSocket = try await TestWebSocket.connect(port: live.port, headers: [("Origin", "http://localhost:3000")], on: LiveServer.group)
+            await localSocket.close()
             let preflight = try await TestHTTP.request(
                 "OPTIONS", port: live.port, path: "/bayeux",
                 headers: [("Origin", "http://localhost:3000"), ("Access-Control-Request-Method", "POST")], on: LiveServer.group)
@@ -374,6 +390,7 @@ import Testing
             #expect(allowed.header("content-type") == "application/json; charset=utf-8")
 
             let other = try await TestHTTP.postJSON(handshake, port: live.port, headers: [("Origin", "https://evil.example")], on: LiveServer.group)
+            #expect(other.status == 403, "a refused origin's POST is not processed")
             #expect(other.header("access-control-allow-origin") == nil)
             let otherPreflight = try await TestHTTP.request("OPTIONS", port: live.port, path: "/bayeux", headers: [("Origin", "https://evil.example")], on: LiveServer.group)
             #expect(otherPreflight.status == 403)

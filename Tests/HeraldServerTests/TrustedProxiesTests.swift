@@ -40,6 +40,15 @@ import Testing
         #expect(try HeraldConfiguration(overrides: .init(trustedProxies: "10.0.0.0/8,::1"), environment: [:]).server.trustedProxies == ["10.0.0.0/8", "::1"])
     }
 
+    /// Per-address limits count an IPv6 client by its /64: one host is given a whole /64.
+    @Test func ipv6AddressesCountByTheirSlash64() {
+        let a = HandshakeLimiter.addressKey(Self.address("2001:db8:1:2::1"))
+        #expect(a == HandshakeLimiter.addressKey(Self.address("2001:db8:1:2:ffff:ffff:ffff:ffff")))
+        #expect(a != HandshakeLimiter.addressKey(Self.address("2001:db8:1:3::1")))
+        #expect(HandshakeLimiter.addressKey(Self.address("203.0.113.7")) == "203.0.113.7")
+        #expect(HandshakeLimiter.addressKey(Self.address("::ffff:203.0.113.7")) == "203.0.113.7")
+    }
+
     /// A trusted proxy on loopback (loopback limited here): its connections are not limited per
     /// address, the handshake rate is per forwarded client, and the session records the
     /// forwarded address, over long-polling and WebSocket.
