@@ -376,6 +376,7 @@ struct AdminRoutes: Sendable {
     static func describe(_ session: Session) -> JSONObject {
         JSONObject.compact([
             ("clientId", .string(session.id)),
+            ("user", session.identity?.subject.map { .string($0) }),
             ("transport", session.connectionType.map { .string($0.rawValue) }),
             ("subscriptions", .array(session.subscriptions.map { .string($0) })),
             ("remoteAddress", session.remoteAddress.flatMap { address in

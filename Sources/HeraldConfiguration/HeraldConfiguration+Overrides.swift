@@ -54,6 +54,8 @@ extension HeraldConfiguration {
         public var maxSubscriptions: Int?
         /// `--publishes-per-second`, `HERALD_PUBLISHES_PER_SECOND`.
         public var publishesPerSecond: Int?
+        /// `--jwt-hs256-secret`, `HERALD_JWT_HS256_SECRET`: handshakes need a token signed with it.
+        public var jwtHS256Secret: String?
         /// `--trusted-proxies`, `HERALD_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
         public var trustedProxies: String?
         /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
@@ -96,6 +98,7 @@ extension HeraldConfiguration {
             maxSessions: Int? = nil,
             maxSubscriptions: Int? = nil,
             publishesPerSecond: Int? = nil,
+            jwtHS256Secret: String? = nil,
             trustedProxies: String? = nil,
             maxConnections: Int? = nil,
             maxConnectionsPerIP: Int? = nil,
@@ -131,6 +134,7 @@ extension HeraldConfiguration {
             self.maxSessions = maxSessions
             self.maxSubscriptions = maxSubscriptions
             self.publishesPerSecond = publishesPerSecond
+            self.jwtHS256Secret = jwtHS256Secret
             self.trustedProxies = trustedProxies
             self.maxConnections = maxConnections
             self.maxConnectionsPerIP = maxConnectionsPerIP

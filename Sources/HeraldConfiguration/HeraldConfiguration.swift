@@ -96,6 +96,12 @@ public struct HeraldConfiguration: Sendable {
         guard server.path.hasPrefix("/") else { throw .invalidPath }
         server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let secret = lookup.optionalText(overrides.jwtHS256Secret, "JWT_HS256_SECRET") {
+            // RFC 7518 §3.2: an HS256 key of at least 256 bits.
+            guard secret.utf8.count >= 32 else { throw .weakJWTSecret }
+            server.tokenVerifier = TokenVerifier(hs256Secret: secret)
+            broker.requiresAuthentication = true
+        }
         server.trustedProxies = lookup.text(overrides.trustedProxies, "TRUSTED_PROXIES", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         var badProxy: String?

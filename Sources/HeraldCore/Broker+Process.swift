@@ -30,7 +30,7 @@ extension Broker {
     ///   - admitHandshake: asked once per handshake (after the first of a batch, which is the
     ///     only one a batch may hold); the transport's rate limits answer with the `Limit`
     ///     that refuses it, or nil to admit it.
-    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?, admitHandshake: (() -> Limit?)? = nil) -> BatchResult {
+    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?, admitHandshake: (() -> Limit?)? = nil, credential: HandshakeCredential = .absent) -> BatchResult {
         var result = BatchResult()
         var handshakes = 0
         let exts = extensions.withLock { $0 }
@@ -71,7 +71,7 @@ extension Broker {
                     continue
                 }
             } else {
-                reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, result: &result)
+                reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, credential: credential, result: &result)
             }
             guard var reply else { continue }
             if reply["successful"] == .bool(false) { counters.errors.add(1, ordering: .relaxed) }
@@ -81,13 +81,13 @@ extension Broker {
         return result
     }
 
-    func handle(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, result: inout BatchResult) -> JSONObject? {
+    func handle(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, credential: HandshakeCredential = .absent, result: inout BatchResult) -> JSONObject? {
         guard let channel = message.channel else {
             return errorReply(message, .missingParameter("channel"))
         }
         if let meta = MetaChannel.command(channel) {
             switch meta {
-            case .handshake: return handshake(message)
+            case .handshake: return handshake(message, credential: credential)
             case .connect: return connect(message, session: session, type: type, connection: connection, mayHold: mayHold, result: &result)
             case .subscribe: return subscribe(message, session: session)
             case .unsubscribe: return unsubscribe(message, session: session)
@@ -114,10 +114,24 @@ extension Broker {
         return failed(reply, BayeuxError(code: 429, args: [limit.rawValue], message: text), advice: Advice(reconnect: .handshake, intervalMilliseconds: 1000))
     }
 
-    func handshake(_ message: BayeuxMessage) -> JSONObject {
+    func handshake(_ message: BayeuxMessage, credential: HandshakeCredential = .absent) -> JSONObject {
         var reply = baseReply(message)
         reply["version"] = .string("1.0")
         reply["supportedConnectionTypes"] = .array(ConnectionType.supported.map { .string($0) })
+        var identity: ClientIdentity?
+        if configuration.requiresAuthentication {
+            switch credential {
+            case .valid(let verified):
+                identity = verified
+            case .absent:
+                limits.record(.authentication)
+                return failed(reply, BayeuxError(code: 401, args: [], message: "Authentication required"), advice: Advice(reconnect: .none, intervalMilliseconds: 0))
+            case .invalid(let reason):
+                limits.record(.authentication)
+                logger.debug("handshake refused: invalid token", metadata: ["reason": "\(reason)"])
+                return failed(reply, BayeuxError(code: 401, args: [], message: "Invalid token"), advice: Advice(reconnect: .none, intervalMilliseconds: 0))
+            }
+        }
         guard message.version != nil else {
             return failed(reply, .missingParameter("version"), advice: .handshake)
         }
@@ -129,7 +143,7 @@ extension Broker {
         }
         let now = clock.nowNanoseconds()
         let replay = message.ext?["replay"]?.objectValue
-        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now), replayPositions: replay)
+        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now), replayPositions: replay, identity: identity)
         let admitted = sessions.withLock { table -> Bool in
             guard table.count < configuration.maxSessions else { return false }
             table[session.id] = session

@@ -26,6 +26,9 @@ public struct BrokerConfiguration: Sendable {
     /// `429:publish_rate:Too many publishes`. 0 (the default): no limit, so that one
     /// publisher can feed a channel as fast as the broker delivers.
     public var maxPublishesPerSecondPerSession: Int = 0
+    /// Refuse handshakes without a valid token (`401`, advice `none`). The transport verifies
+    /// the token (`HandshakeCredential`); `herald serve` sets this when a key is configured.
+    public var requiresAuthentication = false
     /// Most concurrent sessions; handshakes beyond it are refused.
     public var maxSessions: Int = 200_000
     /// Most channels with a log (retained value or history, `channels`). A publish that would

@@ -23,6 +23,8 @@ public enum Limit: String, Sendable, CaseIterable {
     case messageBytes = "message_bytes"
     /// A message's `id` was longer than `BayeuxMessage.maxIdBytes`.
     case idBytes = "id_bytes"
+    /// A handshake without a valid token, while tokens are required.
+    case authentication
     /// A session published faster than `maxPublishesPerSecondPerSession`.
     case publishRate = "publish_rate"
     /// A client published to a channel whose `publish` option does not let it.

@@ -151,7 +151,11 @@ public final class Session: Sendable {
         }
     }
 
-    init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil) {
+    /// Who handshook, when the broker requires a token.
+    public let identity: ClientIdentity?
+
+    init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil, identity: ClientIdentity? = nil) {
+        self.identity = identity
         self.id = id
         self.replayPositions = replayPositions
         self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds))

@@ -294,9 +294,25 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             return
         }
         guard let context else { return }
+        if let verifier = configuration.tokenVerifier, case .some(.some(let token)) = TokenVerifier.token(in: messages, bearer: TokenVerifier.bearer(head.headers)) {
+            // Verification is asynchronous; the pipelining handler keeps later requests
+            // waiting until this one is answered.
+            let loop = context.eventLoop
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            Task {
+                let credential = await verifier.verify(token)
+                loop.execute { bound.value.process(messages, head: head, jsonp: jsonp, origin: origin, credential: credential) }
+            }
+            return
+        }
+        process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent)
+    }
+
+    private func process(_ messages: [BayeuxMessage], head: HTTPRequestHead, jsonp: String?, origin: String?, credential: HandshakeCredential) {
+        guard let context else { return }
         format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
         let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: clientAddress)
-        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake)
+        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake, credential: credential)
         perform(state.batchProcessed(result, connection: responder))
     }
 

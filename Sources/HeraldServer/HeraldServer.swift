@@ -225,6 +225,7 @@ public final class HeraldServer: Service, Sendable {
         let loop = services(for: context.eventLoop)
         let client = proxies.client(of: context.channel.remoteAddress, forwardedFor: headers[canonicalForm: "x-forwarded-for"].map(String.init))
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, handshakes: handshakes, clientAddress: client, logger: logger)
+        handler.upgradeBearer = TokenVerifier.bearer(headers)
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         webSocketConnections.add(1, ordering: .relaxed)
         context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }

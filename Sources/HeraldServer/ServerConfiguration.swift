@@ -5,6 +5,9 @@ public struct ServerConfiguration: Sendable {
     public var host: String = "0.0.0.0"
     /// 0 picks a free port; `HeraldServer.localAddress` tells which.
     public var port: Int = 8080
+    /// Verifies handshake tokens; with one, set `BrokerConfiguration.requiresAuthentication`
+    /// too (`herald serve` does), and every handshake needs a valid token.
+    public var tokenVerifier: TokenVerifier?
     /// Serve TLS (https, wss) with this certificate and key; nil serves plaintext.
     public var tls: TLSCertificates?
     /// Mount path for WebSocket, long-polling and callback-polling. Sub-paths are served

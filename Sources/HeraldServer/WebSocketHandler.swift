@@ -55,6 +55,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private var ticksSinceClose = 0
     /// The client's address: the peer's, or the one a trusted proxy forwarded on the upgrade.
     private let clientAddress: SocketAddress?
+    /// The upgrade request's bearer token, for a handshake that carries none in `ext`.
+    var upgradeBearer: String?
+    /// A handshake's token is being verified: frames wait in `reader` until it is done.
+    private var verifying = false
 
     init(broker: Broker, configuration: ServerConfiguration, scheduler: FlushScheduler, keepalive: ConnectionTicker, traffic: TrafficCounters, handshakes: HandshakeLimiter, clientAddress: SocketAddress?, logger: Logger) {
         self.clientAddress = clientAddress
@@ -135,8 +139,13 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         let bytes = unwrapInboundIn(data)
         traffic.received.add(bytes.readableBytes, ordering: .relaxed)
         reader.append(bytes)
+        drainFrames()
+    }
+
+    /// Handles the complete frames read so far, until a token verification pauses them.
+    private func drainFrames() {
         do {
-            while !closing, let message = try reader.next(allocator: allocator) {
+            while !closing, !verifying, let message = try reader.next(allocator: allocator) {
                 handle(message)
             }
         } catch {
@@ -278,7 +287,31 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             return
         }
         if messages.isEmpty { return }
-        let result = broker.process(messages, type: .websocket, connection: connection, admitHandshake: admitHandshake)
+        if let verifier = configuration.tokenVerifier, let context, case .some(.some(let token)) = TokenVerifier.token(in: messages, bearer: upgradeBearer) {
+            // Verification is asynchronous: the frames behind this one wait in `reader`, so
+            // the batches are still processed in order.
+            verifying = true
+            let loop = context.eventLoop
+            let bound = NIOLoopBound(self, eventLoop: loop)
+            Task {
+                let credential = await verifier.verify(token)
+                loop.execute { bound.value.verified(messages, credential: credential) }
+            }
+            return
+        }
+        process(messages, credential: .absent)
+    }
+
+    private func verified(_ messages: [BayeuxMessage], credential: HandshakeCredential) {
+        verifying = false
+        guard context != nil, !closing else { return }
+        process(messages, credential: credential)
+        drainFrames()
+        flushReplies()
+    }
+
+    private func process(_ messages: [BayeuxMessage], credential: HandshakeCredential) {
+        let result = broker.process(messages, type: .websocket, connection: connection, admitHandshake: admitHandshake, credential: credential)
         perform(state.batchProcessed(result, connection: connection))
     }
 

@@ -57,6 +57,8 @@ struct Serve: AsyncParsableCommand {
     var maxSubscriptions: Int?
     @Option(name: .customLong("publishes-per-second"), help: "Publishes per second per session, bursts of twice that, 0 for no limit; more get 429 (default 0; env HERALD_PUBLISHES_PER_SECOND).")
     var publishesPerSecond: Int?
+    @Option(name: .customLong("jwt-hs256-secret"), help: "Require a JWT signed with this HS256 secret (32 bytes or more) in every handshake's ext.auth.token or Authorization header; prefer the environment, which ps does not show (default none; env HERALD_JWT_HS256_SECRET).")
+    var jwtHS256Secret: String?
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed; exempt from the per-IP connection limit (default none; env HERALD_TRUSTED_PROXIES).")
     var trustedProxies: String?
     @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
@@ -204,6 +206,7 @@ struct Serve: AsyncParsableCommand {
             maxSessions: maxSessions,
             maxSubscriptions: maxSubscriptions,
             publishesPerSecond: publishesPerSecond,
+            jwtHS256Secret: jwtHS256Secret,
             trustedProxies: trustedProxies,
             maxConnections: maxConnections,
             maxConnectionsPerIP: maxConnectionsPerIP,
