@@ -261,6 +261,12 @@ extension Broker {
             if pattern.isMeta {
                 return failed(reply, .forbiddenChannel(name), advice: nil)
             }
+            // The token's `channels` claim: a subscription must stay within it, wildcards
+            // included (checked against every channel they could match). Unsubscribing is free.
+            if subscribing, !pattern.isService, let identity = session.identity, !identity.maySubscribe(pattern) {
+                limits.record(.channelPermission)
+                return failed(reply, BayeuxError(code: 403, args: [name], message: "Subscription not allowed"), advice: nil)
+            }
             // `/service/**` subscriptions succeed but are not recorded: service replies go to
             // the requester only (CometD behaves the same; CometD JS relies on it).
             if !pattern.isService { patterns.append(pattern) }
@@ -379,9 +385,17 @@ extension Broker {
         }
         // Services answer the sender and broadcast nothing: `publish` is about broadcasts, and
         // `/**: {publish: server}` must not switch off every `/service` channel.
-        if !channel.isService, configuration.channels.publishPermission(for: channel) == .server {
-            limits.record(.channelPermission)
-            return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
+        if !channel.isService {
+            let allowed: Bool
+            switch configuration.channels.publishPermission(for: channel) {
+            case .anyone: allowed = session?.identity?.mayPublish(channel) ?? true
+            case .authenticated: allowed = session?.identity.map { $0.mayPublish(channel) } ?? false
+            case .server: allowed = false
+            }
+            guard allowed else {
+                limits.record(.channelPermission)
+                return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
+            }
         }
         if let session {
             let now = clock.nowNanoseconds()

@@ -37,6 +37,8 @@ public struct ChannelPolicy: Sendable, Equatable {
 public enum PublishPermission: String, Sendable, Equatable, CaseIterable {
     /// Any client with a session (the default).
     case anyone
+    /// Sessions whose handshake presented a valid token (`--jwt-hs256-secret`).
+    case authenticated
     /// Only the server side: the admin API's `POST /v1/publish` and in-process publishers
     /// (`Broker.publish`). A client's publish is refused with `403:<channel>:Publish not allowed`.
     case server
@@ -136,8 +138,7 @@ extension ChannelPolicyTable {
                 case "publish":
                     guard let text = setting.stringValue, let permission = PublishPermission(rawValue: text) else {
                         let got = setting.stringValue.map { "'\($0)'" } ?? "not a string"
-                        let hint = setting.stringValue == "authenticated" ? " ('authenticated' needs token authentication, which Herald does not have yet)" : ""
-                        throw ParseError(description: "channels.\(key).publish: expected one of \(PublishPermission.allCases.map(\.rawValue).joined(separator: ", ")), got \(got)\(hint)")
+                        throw ParseError(description: "channels.\(key).publish: expected one of \(PublishPermission.allCases.map(\.rawValue).joined(separator: ", ")), got \(got)")
                     }
                     options.publish = permission
                 case "historyTTL": options.historyTTLMilliseconds = try duration()

@@ -1,10 +1,27 @@
+public import HeraldProtocol
+
 /// Who a session belongs to, from the token its handshake presented (`HandshakeCredential`).
 public struct ClientIdentity: Sendable, Equatable {
     /// The token's `sub` claim: the user, shown in the admin API's client detail.
     public let subject: String?
+    /// The token's `channels` claim: the patterns the session may subscribe and publish to.
+    /// nil: the claim was absent, and the channel options alone decide.
+    public let channels: [ChannelPattern]?
 
-    public init(subject: String?) {
+    public init(subject: String?, channels: [ChannelPattern]? = nil) {
         self.subject = subject
+        self.channels = channels
+    }
+
+    /// Whether the claim lets the session publish to `channel`.
+    public func mayPublish(_ channel: ChannelName) -> Bool {
+        channels.map { $0.contains { $0.matches(channel) } } ?? true
+    }
+
+    /// Whether the claim lets the session subscribe to `pattern`: some claimed pattern must
+    /// cover every channel the subscription could match.
+    public func maySubscribe(_ pattern: ChannelPattern) -> Bool {
+        channels.map { $0.contains { $0.covers(pattern) } } ?? true
     }
 }
 

@@ -150,6 +150,23 @@ public struct ChannelPattern: Hashable, Sendable, CustomStringConvertible {
     public var isMeta: Bool { prefix.first == "meta" }
     public var isService: Bool { prefix.first == "service" }
 
+    /// Whether every channel `other` matches is matched by this pattern too: `/a/**` covers
+    /// `/a/b`, `/a/*`, `/a/b/**`; `/a/*` covers `/a/b` and `/a/*`; a name covers only itself.
+    public func covers(_ other: ChannelPattern) -> Bool {
+        switch kind {
+        case .literal:
+            return other.kind == .literal && other.rawValue == rawValue
+        case .singleWildcard:
+            if other.kind == .singleWildcard { return other.prefix == prefix }
+            return other.kind == .literal && other.prefix.count == prefix.count + 1 && other.prefix.starts(with: prefix)
+        case .deepWildcard:
+            // Anything strictly below the prefix: a literal or wildcard pattern with at least
+            // one segment more, or `**`/`*` at the same prefix.
+            guard other.prefix.starts(with: prefix) else { return false }
+            return other.prefix.count > prefix.count || other.kind != .literal
+        }
+    }
+
     /// Whether the channel `name` is covered by this pattern (Bayeux 1.0 §2.2.1). Compares
     /// bytes, without splitting `name`.
     public func matches(_ name: ChannelName) -> Bool {

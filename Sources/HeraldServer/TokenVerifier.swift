@@ -21,6 +21,8 @@ public final class TokenVerifier: Sendable {
         var sub: SubjectClaim?
         var exp: ExpirationClaim?
         var nbf: NotBeforeClaim?
+        /// Channel patterns the session may subscribe and publish to.
+        var channels: [String]?
 
         func verify(using algorithm: some JWTAlgorithm) throws {
             try exp?.verifyNotExpired()
@@ -32,10 +34,21 @@ public final class TokenVerifier: Sendable {
         await ready.value
         do {
             let claims = try await keys.verify(token, as: Claims.self)
-            return .valid(ClientIdentity(subject: claims.sub?.value))
+            var patterns: [ChannelPattern]?
+            if let channels = claims.channels {
+                patterns = try channels.map { text in
+                    guard let pattern = ChannelPattern(text) else { throw InvalidClaim(description: "channels: '\(text)' is not a channel pattern") }
+                    return pattern
+                }
+            }
+            return .valid(ClientIdentity(subject: claims.sub?.value, channels: patterns))
         } catch {
             return .invalid("\(error)")
         }
+    }
+
+    struct InvalidClaim: Error, CustomStringConvertible {
+        let description: String
     }
 
     /// The token of a batch's handshake, if the batch has one: its `ext.auth.token`, else the

@@ -47,17 +47,42 @@ import Testing
     }
 
     @Test func theOptionIsChecked() {
-        for bad in [#"{"/a": {"publish": "everyone"}}"#, #"{"/a": {"publish": true}}"#, #"{"/a": {"publish": "authenticated"}}"#] {
+        for bad in [#"{"/a": {"publish": "everyone"}}"#, #"{"/a": {"publish": true}}"#] {
             #expect(throws: ChannelPolicyTable.ParseError.self) { try ChannelPolicyTable.parse(JSONParser.parse(bad).objectValue!) }
         }
-        do {
-            _ = try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"publish": "authenticated"}}"#).objectValue!)
-            Issue.record("'authenticated' was accepted")
-        } catch let error as ChannelPolicyTable.ParseError {
-            #expect(error.description.contains("needs token authentication"))
-        } catch {
-            Issue.record("\(error)")
+        #expect(throws: Never.self) { try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a": {"publish": "authenticated"}}"#).objectValue!) }
+    }
+
+    /// `publish: authenticated` and a token's `channels` claim: publishes within the claim,
+    /// subscriptions whose every possible channel is within it.
+    @Test func tokensNarrowWhatASessionMayDo() {
+        var configuration = BrokerConfiguration()
+        configuration.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"{"/members/**": {"publish": "authenticated"}}"#).objectValue!)
+        let open = Broker(configuration: configuration)
+        var anonymous = CoreClient(open)
+        _ = anonymous.connected()
+        #expect(anonymous.publish("/members/x", "1")["error"] == .string("403:/members/x:Publish not allowed"))
+        #expect(anonymous.publish("/public", "1")["successful"] == .bool(true))
+
+        configuration.requiresAuthentication = true
+        let broker = Broker(configuration: configuration)
+        let claim = ClientIdentity(subject: "alice", channels: ["/stocks/AAPL", "/news/**", "/members/*"].map { ChannelPattern($0)! })
+        var alice = CoreClient(broker)
+        _ = alice.connected(credential: .valid(claim))
+        #expect(alice.publish("/members/x", "1")["successful"] == .bool(true))
+        #expect(alice.publish("/news/a/b", "1")["successful"] == .bool(true))
+        #expect(alice.publish("/stocks/MSFT", "1")["error"] == .string("403:/stocks/MSFT:Publish not allowed"))
+        #expect(alice.subscribe("/stocks/AAPL")["successful"] == .bool(true))
+        #expect(alice.subscribe("/news/*")["successful"] == .bool(true))
+        #expect(alice.subscribe("/news/**")["successful"] == .bool(true))
+        for wider in ["/stocks/*", "/stocks/**", "/**", "/members/**", "/news"] {
+            #expect(alice.subscribe(wider)["error"] == .string("403:\(wider):Subscription not allowed"), "\(wider)")
         }
+        #expect(alice.unsubscribe("/news/*")["successful"] == .bool(true))
+        var bob = CoreClient(broker)
+        _ = bob.connected(credential: .valid(ClientIdentity(subject: "bob")))
+        #expect(bob.subscribe("/**")["successful"] == .bool(true), "no claim: the channel options alone decide")
+        #expect(broker.limits.count(.channelPermission) == 6)
     }
 
     /// `maxPublishesPerSecondPerSession`: a burst of twice the rate, then the rate, per

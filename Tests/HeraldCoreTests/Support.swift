@@ -78,9 +78,9 @@ struct CoreClient {
     }
 
     /// Sends a batch (JSON text) and returns the replies and events written at once.
-    func send(_ json: String) -> (replies: [JSONValue], result: BatchResult) {
+    func send(_ json: String, credential: HandshakeCredential = .absent) -> (replies: [JSONValue], result: BatchResult) {
         let messages = try! MessageCodec.decodeBatch(ByteBuffer(string: json))
-        let result = broker.process(messages, type: type, connection: connection)
+        let result = broker.process(messages, type: type, connection: connection, credential: credential)
         let replies = (result.replies + result.events).map { try! JSONParser.parse(String(buffer: $0)) }
         return (replies, result)
     }
@@ -91,15 +91,16 @@ struct CoreClient {
         return replies[0]
     }
 
-    mutating func handshake() -> JSONValue {
-        let reply = sendOne(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket","long-polling"],"id":"h"}]"#)
-        clientId = reply["clientId"]?.stringValue ?? ""
-        return reply
+    mutating func handshake(credential: HandshakeCredential = .absent) -> JSONValue {
+        let replies = send(#"[{"channel":"/meta/handshake","version":"1.0","supportedConnectionTypes":["websocket","long-polling"],"id":"h"}]"#, credential: credential).replies
+        precondition(replies.count == 1, "expected one reply, got \(replies)")
+        clientId = replies[0]["clientId"]?.stringValue ?? ""
+        return replies[0]
     }
 
     /// Handshake and the first (immediate) connect.
-    mutating func connected() -> Self {
-        _ = handshake()
+    mutating func connected(credential: HandshakeCredential = .absent) -> Self {
+        _ = handshake(credential: credential)
         _ = connect()
         return self
     }

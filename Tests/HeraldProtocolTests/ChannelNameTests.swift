@@ -82,3 +82,16 @@ import Testing
         #expect(Advice.handshake.json.jsonText == #"{"reconnect":"handshake","interval":0}"#)
     }
 }
+
+@Suite struct PatternCoverageTests {
+    /// `covers`: every channel the inner pattern matches, the outer one matches too.
+    @Test(arguments: [
+        ("/a/**", "/a/b", true), ("/a/**", "/a/*", true), ("/a/**", "/a/b/**", true), ("/a/**", "/a/**", true),
+        ("/a/**", "/a", false), ("/a/**", "/b/**", false), ("/a/**", "/**", false),
+        ("/a/*", "/a/b", true), ("/a/*", "/a/*", true), ("/a/*", "/a/b/c", false), ("/a/*", "/a/**", false), ("/a/*", "/a/b/*", false),
+        ("/a/b", "/a/b", true), ("/a/b", "/a/*", false), ("/**", "/x/y/*", true), ("/*", "/x", true), ("/*", "/x/y", false),
+    ])
+    func covers(outer: String, inner: String, expected: Bool) {
+        #expect(ChannelPattern(outer)!.covers(ChannelPattern(inner)!) == expected)
+    }
+}

@@ -15,13 +15,14 @@ import Testing
         var sub: SubjectClaim?
         var exp: ExpirationClaim?
         var nbf: NotBeforeClaim?
+        var channels: [String]?
         func verify(using algorithm: some JWTAlgorithm) throws {}
     }
 
-    static func token(secret: String = AuthTests.secret, subject: String = "alice", expires: TimeInterval = 300, notBefore: TimeInterval = -60) async throws -> String {
+    static func token(secret: String = AuthTests.secret, subject: String = "alice", expires: TimeInterval = 300, notBefore: TimeInterval = -60, channels: [String]? = nil) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(Claims(sub: .init(value: subject), exp: .init(value: Date().addingTimeInterval(expires)), nbf: .init(value: Date().addingTimeInterval(notBefore))))
+        return try await keys.sign(Claims(sub: .init(value: subject), exp: .init(value: Date().addingTimeInterval(expires)), nbf: .init(value: Date().addingTimeInterval(notBefore)), channels: channels))
     }
 
     static func base64URL(_ text: String) -> String {
@@ -98,6 +99,23 @@ import Testing
             #expect(reply["successful"] == .bool(true))
             #expect(live.broker.session(id: reply["clientId"]?.stringValue ?? "")?.identity?.subject == "dave")
             await upgraded.close()
+        }
+    }
+
+    /// The `channels` claim, through the real verifier: a wildcard wider than the claim is
+    /// refused, and a claim that is not a list of patterns makes the token invalid.
+    @Test func theChannelsClaimLimitsSubscriptions() async throws {
+        try await Self.withAuthServer { live in
+            let response = try await TestHTTP.postJSON(Self.handshake(token: try await Self.token(channels: ["/stocks/AAPL", "/news/**"])), port: live.port, on: LiveServer.group)
+            let id = try #require(try JSONParser.parse(response.text).arrayValue?.first?["clientId"]?.stringValue)
+            func subscribe(_ pattern: String) async throws -> JSONValue? {
+                let reply = try await TestHTTP.postJSON(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"\#(pattern)"}]"#, port: live.port, on: LiveServer.group)
+                return try JSONParser.parse(reply.text).arrayValue?.first
+            }
+            #expect(try await subscribe("/news/*")?["successful"] == .bool(true))
+            #expect(try await subscribe("/stocks/*")?["error"] == .string("403:/stocks/*:Subscription not allowed"))
+            let bad = try await TestHTTP.postJSON(Self.handshake(token: try await Self.token(channels: ["/a/*/b"])), port: live.port, on: LiveServer.group)
+            #expect(try JSONParser.parse(bad.text).arrayValue?.first?["error"] == .string("401::Invalid token"))
         }
     }
 
