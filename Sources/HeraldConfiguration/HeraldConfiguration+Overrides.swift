@@ -56,6 +56,8 @@ extension HeraldConfiguration {
         public var publishesPerSecond: Int?
         /// `--jwt-hs256-secret`, `HERALD_JWT_HS256_SECRET`: handshakes need a token signed with it.
         public var jwtHS256Secret: String?
+        /// `--jwt-public-key`, `HERALD_JWT_PUBLIC_KEYS`: comma-separated PEM public key files.
+        public var jwtPublicKeys: String?
         /// `--trusted-proxies`, `HERALD_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
         public var trustedProxies: String?
         /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
@@ -99,6 +101,7 @@ extension HeraldConfiguration {
             maxSubscriptions: Int? = nil,
             publishesPerSecond: Int? = nil,
             jwtHS256Secret: String? = nil,
+            jwtPublicKeys: String? = nil,
             trustedProxies: String? = nil,
             maxConnections: Int? = nil,
             maxConnectionsPerIP: Int? = nil,
@@ -135,6 +138,7 @@ extension HeraldConfiguration {
             self.maxSubscriptions = maxSubscriptions
             self.publishesPerSecond = publishesPerSecond
             self.jwtHS256Secret = jwtHS256Secret
+            self.jwtPublicKeys = jwtPublicKeys
             self.trustedProxies = trustedProxies
             self.maxConnections = maxConnections
             self.maxConnectionsPerIP = maxConnectionsPerIP

@@ -96,10 +96,22 @@ public struct HeraldConfiguration: Sendable {
         guard server.path.hasPrefix("/") else { throw .invalidPath }
         server.allowedOrigins = lookup.text(overrides.allowedOrigins, "ALLOWED_ORIGINS", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if let secret = lookup.optionalText(overrides.jwtHS256Secret, "JWT_HS256_SECRET") {
-            // RFC 7518 §3.2: an HS256 key of at least 256 bits.
-            guard secret.utf8.count >= 32 else { throw .weakJWTSecret }
-            server.tokenVerifier = TokenVerifier(hs256Secret: secret)
+        let secret = lookup.optionalText(overrides.jwtHS256Secret, "JWT_HS256_SECRET")
+        // RFC 7518 §3.2: an HS256 key of at least 256 bits.
+        if let secret, secret.utf8.count < 32 { throw .weakJWTSecret }
+        let keyFiles = lookup.text(overrides.jwtPublicKeys, "JWT_PUBLIC_KEYS", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if secret != nil || !keyFiles.isEmpty {
+            var pems: [(name: String, pem: String)] = []
+            for file in keyFiles {
+                guard let data = FileManager.default.contents(atPath: file) else { throw .jwtKey("cannot read the JWT public key file \(file)") }
+                pems.append((file, String(decoding: data, as: UTF8.self)))
+            }
+            do {
+                server.tokenVerifier = try TokenVerifier(hs256Secret: secret, publicKeyPEMs: pems)
+            } catch {
+                throw .jwtKey(error.description)
+            }
             broker.requiresAuthentication = true
         }
         server.trustedProxies = lookup.text(overrides.trustedProxies, "TRUSTED_PROXIES", default: "")

@@ -16,6 +16,7 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
         case tlsFiles(String)
         case invalidTrustedProxy(String)
         case weakJWTSecret
+        case jwtKey(String)
         case unreadableFile(file: String)
         case invalidFile(file: String, reason: String)
         case notAnObject(file: String)
@@ -65,6 +66,9 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The HS256 secret is shorter than 32 bytes (RFC 7518 §3.2).
     public static var weakJWTSecret: Self { .init(.weakJWTSecret) }
 
+    /// A JWT public key file cannot be read or holds no usable key.
+    public static func jwtKey(_ message: String) -> Self { .init(.jwtKey(message)) }
+
     /// A trusted proxy is neither an IP address nor a CIDR range.
     public static func invalidTrustedProxy(_ entry: String) -> Self { .init(.invalidTrustedProxy(entry)) }
 
@@ -100,7 +104,7 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The configuration file the error is about, if it is about one.
     public var file: String? {
         switch base {
-        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .tlsPairIncomplete, .tlsFiles, .invalidTrustedProxy, .weakJWTSecret, .adminNeedsToken: nil
+        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .tlsPairIncomplete, .tlsFiles, .invalidTrustedProxy, .weakJWTSecret, .jwtKey, .adminNeedsToken: nil
         case .unreadableTokenFile(let file): file
         case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
              .unknownSetting(let file, _), .channelsNotAnObject(let file):
@@ -121,6 +125,7 @@ extension HeraldConfigurationError: CustomStringConvertible {
         case .invalidOutboundLimit(let minimum): "max-outbound-bytes must be at least \(minimum) (the write buffer's high-water mark)"
         case .tlsPairIncomplete(let certificate, let key): "\(certificate) and \(key) go together: give both, or neither"
         case .tlsFiles(let message): message
+        case .jwtKey(let message): message
         case .weakJWTSecret: "jwt-hs256-secret must be at least 32 bytes (RFC 7518 §3.2: a key as long as the hash)"
         case .invalidTrustedProxy(let entry): "trusted-proxies: '\(entry)' is not an IP address or a CIDR range such as 10.0.0.0/8"
         case .invalidTimeout: "write-stall-timeout-s, request-timeout-s and ping-interval-s must be at least 1"

@@ -5,16 +5,67 @@ import NIOHTTP1
 
 /// Verifies the JSON Web Token a handshake presents, with jwt-kit: in the handshake's
 /// `ext.auth.token`, or as `Authorization: Bearer …` on the HTTP request or the WebSocket
-/// upgrade. HS256 with a shared secret (`--jwt-hs256-secret`); the signature, the algorithm
-/// (only the configured one: `alg: none` and others are refused), `exp` and `nbf` are checked.
+/// upgrade. Keys: an HS256 shared secret (`--jwt-hs256-secret`) and public keys from PEM files
+/// (`--jwt-public-key`: an EC P-256 key verifies ES256, an RSA key of 2048 bits or more
+/// RS256). The signature, the algorithm (only the configured keys' algorithms: `alg: none`
+/// and others are refused), `exp` and `nbf` are checked.
 public final class TokenVerifier: Sendable {
     private let keys: JWTKeyCollection
     private let ready: Task<Void, Never>
 
-    public init(hs256Secret: String) {
+    /// A public key file that is not an EC P-256 or RSA public key in PEM.
+    public struct KeyError: Error, CustomStringConvertible, Sendable {
+        public let description: String
+    }
+
+    enum PublicKey: Sendable {
+        case es256(ES256PublicKey)
+        case rs256(Insecure.RSA.PublicKey)
+    }
+
+    public convenience init(hs256Secret: String) {
+        self.init(hs256Secret: hs256Secret, publicKeys: [])
+    }
+
+    /// - Parameter publicKeyPEMs: the contents of PEM public key files, with their names for
+    ///   errors.
+    public convenience init(hs256Secret: String?, publicKeyPEMs: [(name: String, pem: String)]) throws(KeyError) {
+        var keys: [PublicKey] = []
+        for (name, pem) in publicKeyPEMs {
+            if let key = try? ES256PublicKey(pem: pem) {
+                keys.append(.es256(key))
+            } else if let key = try? Insecure.RSA.PublicKey(pem: pem) {
+                keys.append(.rs256(key))
+            } else {
+                throw KeyError(description: "\(name) is not an EC P-256 or RSA (2048 bits or more) public key in PEM")
+            }
+        }
+        self.init(hs256Secret: hs256Secret, publicKeys: keys)
+    }
+
+    init(hs256Secret: String?, publicKeys: [PublicKey]) {
         let keys = JWTKeyCollection()
         self.keys = keys
-        self.ready = Task { await keys.add(hmac: HMACKey(from: hs256Secret), digestAlgorithm: .sha256) }
+        self.ready = Task {
+            // jwt-kit keeps one key without a `kid` (the default) and iterates only over keys
+            // with one: each key goes in under a `kid` of its own, and the first also as the
+            // default, so that tokens without `kid` are tried against all of them.
+            var index = 0
+            if let hs256Secret {
+                await keys.add(hmac: HMACKey(from: hs256Secret), digestAlgorithm: .sha256)
+                await keys.add(hmac: HMACKey(from: hs256Secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: "herald-hs256"))
+                index = 1
+            }
+            for (offset, key) in publicKeys.enumerated() {
+                let kids: [JWKIdentifier?] = index == 0 && offset == 0 ? [nil, JWKIdentifier(string: "herald-\(offset)")] : [JWKIdentifier(string: "herald-\(offset)")]
+                for kid in kids {
+                    switch key {
+                    case .es256(let key): await keys.add(ecdsa: key, kid: kid)
+                    case .rs256(let key): await keys.add(rsa: key, digestAlgorithm: .sha256, kid: kid)
+                    }
+                }
+            }
+        }
     }
 
     struct Claims: JWTPayload {
@@ -33,7 +84,9 @@ public final class TokenVerifier: Sendable {
     public func verify(_ token: String) async -> HandshakeCredential {
         await ready.value
         do {
-            let claims = try await keys.verify(token, as: Claims.self)
+            // Every key is tried (tokens need not name theirs with `kid`); each checks that the
+            // token's `alg` is its own, so a public key is never taken for an HMAC secret.
+            let claims = try await keys.verify(token, as: Claims.self, iteratingKeys: true)
             var patterns: [ChannelPattern]?
             if let channels = claims.channels {
                 patterns = try channels.map { text in

@@ -59,6 +59,8 @@ struct Serve: AsyncParsableCommand {
     var publishesPerSecond: Int?
     @Option(name: .customLong("jwt-hs256-secret"), help: "Require a JWT signed with this HS256 secret (32 bytes or more) in every handshake's ext.auth.token or Authorization header; prefer the environment, which ps does not show (default none; env HERALD_JWT_HS256_SECRET).")
     var jwtHS256Secret: String?
+    @Option(name: .customLong("jwt-public-key"), help: "Comma-separated PEM public key files: EC P-256 keys verify ES256 tokens, RSA keys RS256; every handshake then needs a token (default none; env HERALD_JWT_PUBLIC_KEYS).")
+    var jwtPublicKeys: String?
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed; exempt from the per-IP connection limit (default none; env HERALD_TRUSTED_PROXIES).")
     var trustedProxies: String?
     @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
@@ -207,6 +209,7 @@ struct Serve: AsyncParsableCommand {
             maxSubscriptions: maxSubscriptions,
             publishesPerSecond: publishesPerSecond,
             jwtHS256Secret: jwtHS256Secret,
+            jwtPublicKeys: jwtPublicKeys,
             trustedProxies: trustedProxies,
             maxConnections: maxConnections,
             maxConnectionsPerIP: maxConnectionsPerIP,

@@ -129,4 +129,53 @@ import Testing
             try HeraldConfiguration(overrides: .init(jwtHS256Secret: "short"), environment: [:])
         }
     }
+
+    /// Public keys from PEM files (made by openssl here): ES256 and RS256 tokens verify; a
+    /// token signed by another key, or an HS256 token using the public key as its secret
+    /// (algorithm confusion), does not.
+    @Test func publicKeysVerifyES256AndRS256() async throws {
+        let directory = try TLSTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func openssl(_ arguments: [String]) async throws {
+            let (status, output) = try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/openssl"), arguments)
+            guard status == 0 else { throw BayeuxTestClient.Failure(description: output) }
+        }
+        for name in ["ec", "other"] {
+            try await openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "\(directory)/\(name).key"])
+            try await openssl(["pkey", "-in", "\(directory)/\(name).key", "-pubout", "-out", "\(directory)/\(name).pub"])
+        }
+        try await openssl(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "\(directory)/rsa.key"])
+        try await openssl(["pkey", "-in", "\(directory)/rsa.key", "-pubout", "-out", "\(directory)/rsa.pub"])
+        func read(_ file: String) throws -> String { try String(contentsOfFile: "\(directory)/\(file)", encoding: .utf8) }
+
+        let configuration = try HeraldConfiguration(environment: ["HERALD_JWT_PUBLIC_KEYS": "\(directory)/ec.pub, \(directory)/rsa.pub"])
+        #expect(configuration.broker.requiresAuthentication)
+        let verifier = try #require(configuration.server.tokenVerifier)
+        let claims = Claims(sub: .init(value: "erin"), exp: .init(value: Date().addingTimeInterval(300)))
+
+        let ec = JWTKeyCollection()
+        await ec.add(ecdsa: try ES256PrivateKey(pem: try read("ec.key")))
+        let ecResult = await verifier.verify(try await ec.sign(claims))
+        #expect(ecResult == .valid(ClientIdentity(subject: "erin")), "\(ecResult)")
+        let rsa = JWTKeyCollection()
+        await rsa.add(rsa: try Insecure.RSA.PrivateKey(pem: try read("rsa.key")), digestAlgorithm: .sha256)
+        #expect(await verifier.verify(try await rsa.sign(claims)) == .valid(ClientIdentity(subject: "erin")))
+
+        let other = JWTKeyCollection()
+        await other.add(ecdsa: try ES256PrivateKey(pem: try read("other.key")))
+        guard case .invalid = await verifier.verify(try await other.sign(claims)) else {
+            Issue.record("a token signed by another key was accepted")
+            return
+        }
+        let confused = JWTKeyCollection()
+        await confused.add(hmac: HMACKey(from: try read("ec.pub")), digestAlgorithm: .sha256)
+        guard case .invalid = await verifier.verify(try await confused.sign(claims)) else {
+            Issue.record("an HS256 token keyed with the public key was accepted")
+            return
+        }
+        try "not a key".write(toFile: "\(directory)/bad.pub", atomically: true, encoding: .utf8)
+        #expect(throws: HeraldConfigurationError.self) {
+            try HeraldConfiguration(environment: ["HERALD_JWT_PUBLIC_KEYS": "\(directory)/bad.pub"])
+        }
+    }
 }

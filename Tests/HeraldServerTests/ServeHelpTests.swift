@@ -36,6 +36,7 @@ import Testing
             ("--publishes-per-second", String(broker.maxPublishesPerSecondPerSession), "HERALD_PUBLISHES_PER_SECOND"),
             ("--trusted-proxies", "none", "HERALD_TRUSTED_PROXIES"),
             ("--jwt-hs256-secret", "none", "HERALD_JWT_HS256_SECRET"),
+            ("--jwt-public-key", "none", "HERALD_JWT_PUBLIC_KEYS"),
             ("--max-connections", String(server.maxConnections), "HERALD_MAX_CONNECTIONS"),
             ("--max-connections-per-ip", String(server.maxConnectionsPerIP), "HERALD_MAX_CONNECTIONS_PER_IP"),
             ("--handshakes-per-second", String(server.handshakesPerSecondPerConnection), "HERALD_HANDSHAKES_PER_SECOND"),
