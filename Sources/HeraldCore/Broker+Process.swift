@@ -88,7 +88,12 @@ extension Broker {
         if let meta = MetaChannel.command(channel) {
             switch meta {
             case .handshake: return handshake(message, credential: credential)
-            case .connect: return connect(message, session: session, type: type, connection: connection, mayHold: mayHold, result: &result)
+            case .connect:
+                // A fresh token for the same subject extends the session past the old `exp`.
+                if case .valid(let fresh) = credential, let session, !session.refresh(fresh) {
+                    logger.debug("token refresh ignored: another subject", metadata: ["session.id": "\(session.id)"])
+                }
+                return connect(message, session: session, type: type, connection: connection, mayHold: mayHold, result: &result)
             case .subscribe: return subscribe(message, session: session)
             case .unsubscribe: return unsubscribe(message, session: session)
             case .disconnect: return disconnect(message, session: session)

@@ -249,6 +249,11 @@ public final class Broker: Sendable {
         let expired = sessions.withLock { table in table.values.filter { $0.isExpired(now: now) } }
         for session in expired { removeSession(session, reason: .expired) }
         if !expired.isEmpty { counters.sessionsExpired.add(expired.count, ordering: .relaxed) }
+        if configuration.requiresAuthentication {
+            let wall = clock.nowMillisecondsSince1970()
+            let lapsed = sessions.withLock { table in table.values.filter { $0.tokenExpired(nowMilliseconds: wall) } }
+            for session in lapsed { removeSession(session, reason: .tokenExpired) }
+        }
         return expired.count
     }
 

@@ -7,10 +7,14 @@ public struct ClientIdentity: Sendable, Equatable {
     /// The token's `channels` claim: the patterns the session may subscribe and publish to.
     /// nil: the claim was absent, and the channel options alone decide.
     public let channels: [ChannelPattern]?
+    /// The token's `exp`, in milliseconds since 1970: the session ends then unless a
+    /// `/meta/connect` brings a fresh token for the same subject.
+    public let expiresAtMilliseconds: Int64?
 
-    public init(subject: String?, channels: [ChannelPattern]? = nil) {
+    public init(subject: String?, channels: [ChannelPattern]? = nil, expiresAtMilliseconds: Int64? = nil) {
         self.subject = subject
         self.channels = channels
+        self.expiresAtMilliseconds = expiresAtMilliseconds
     }
 
     /// Whether the claim lets the session publish to `channel`.

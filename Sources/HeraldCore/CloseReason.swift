@@ -10,6 +10,9 @@ public struct CloseReason: Hashable, Sendable, CustomStringConvertible {
     public static let clientDisconnected = CloseReason(code: 1000, name: "client_disconnect")
     /// The session was not connected for `maxInterval`.
     public static let expired = CloseReason(code: 4000, name: "session_expired")
+    /// The session's token expired and no connect brought a fresh one (4003): handshake
+    /// again with a new token.
+    public static let tokenExpired = CloseReason(code: 4003, name: "token_expired")
     /// More than `maxPendingBytesPerSession` was waiting for this client (4001).
     public static let slowConsumer = CloseReason(code: 4001, name: "slow_consumer")
 

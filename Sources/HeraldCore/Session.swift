@@ -79,6 +79,7 @@ public final class Session: Sendable {
         /// Publish tokens left (`maxPublishesPerSecondPerSession`), and when they were counted.
         var publishTokens: Double = -1
         var publishTokensAt: UInt64 = 0
+        var identity: ClientIdentity?
 
         /// Holds `entry` back for `channel` (nil: forgets what was held), keeping `throttledBytes`.
         mutating func hold(_ entry: Throttled?, for channel: String) {
@@ -151,14 +152,27 @@ public final class Session: Sendable {
         }
     }
 
-    /// Who handshook, when the broker requires a token.
-    public let identity: ClientIdentity?
+    /// Who handshook, when the broker requires a token (refreshed by a connect's token).
+    public var identity: ClientIdentity? { state.withLock { $0.identity } }
+
+    /// Takes a fresh token's identity if it names the same subject; false otherwise.
+    func refresh(_ fresh: ClientIdentity) -> Bool {
+        state.withLock { s in
+            guard let current = s.identity, current.subject == fresh.subject else { return false }
+            s.identity = fresh
+            return true
+        }
+    }
+
+    /// Whether the token the session was opened (or last refreshed) with has expired.
+    func tokenExpired(nowMilliseconds: Int64) -> Bool {
+        state.withLock { $0.identity?.expiresAtMilliseconds.map { $0 <= nowMilliseconds } ?? false }
+    }
 
     init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil, identity: ClientIdentity? = nil) {
-        self.identity = identity
         self.id = id
         self.replayPositions = replayPositions
-        self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds))
+        self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds, identity: identity))
     }
 
     /// Subscription patterns, sorted.

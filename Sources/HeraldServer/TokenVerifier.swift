@@ -94,7 +94,8 @@ public final class TokenVerifier: Sendable {
                     return pattern
                 }
             }
-            return .valid(ClientIdentity(subject: claims.sub?.value, channels: patterns))
+            let expiry = claims.exp.map { Int64($0.value.timeIntervalSince1970 * 1000) }
+            return .valid(ClientIdentity(subject: claims.sub?.value, channels: patterns, expiresAtMilliseconds: expiry))
         } catch {
             return .invalid("\(error)")
         }
@@ -104,12 +105,18 @@ public final class TokenVerifier: Sendable {
         let description: String
     }
 
-    /// The token of a batch's handshake, if the batch has one: its `ext.auth.token`, else the
-    /// request's bearer token. nil when the batch has no handshake.
+    /// The token to verify before a batch is processed: its handshake's `ext.auth.token`, else
+    /// the request's bearer token; or, without a handshake, a connect's `ext.auth.token` (a
+    /// refresh). nil when there is nothing to verify; `.some(nil)` for a handshake without one.
     static func token(in messages: [BayeuxMessage], bearer: String?) -> String?? {
-        guard let handshake = messages.first(where: { $0.channel == MetaChannel.handshake.rawValue }) else { return nil }
-        if let token = handshake.ext?["auth"]?.objectValue?["token"]?.stringValue { return .some(token) }
-        return .some(bearer)
+        if let handshake = messages.first(where: { $0.channel == MetaChannel.handshake.rawValue }) {
+            if let token = handshake.ext?["auth"]?.objectValue?["token"]?.stringValue { return .some(token) }
+            return .some(bearer)
+        }
+        for message in messages where message.channel == MetaChannel.connect.rawValue {
+            if let token = message.ext?["auth"]?.objectValue?["token"]?.stringValue { return .some(token) }
+        }
+        return nil
     }
 
     /// `Authorization: Bearer <token>`.

@@ -85,6 +85,29 @@ import Testing
         #expect(broker.limits.count(.channelPermission) == 6)
     }
 
+    /// A session ends when its token expires, unless a connect brings a fresh token for the
+    /// same subject; a fresh token for another subject does not extend it.
+    @Test func sessionsEndWithTheirTokenUnlessRefreshed() {
+        let clock = ManualClock()
+        var configuration = BrokerConfiguration()
+        configuration.requiresAuthentication = true
+        let broker = Broker(configuration: configuration, clock: clock)
+        let now = clock.nowMillisecondsSince1970()
+        var refreshed = CoreClient(broker)
+        _ = refreshed.connected(credential: .valid(ClientIdentity(subject: "alice", expiresAtMilliseconds: now + 1_000)))
+        var lapsing = CoreClient(broker)
+        _ = lapsing.connected(credential: .valid(ClientIdentity(subject: "bob", expiresAtMilliseconds: now + 1_000)))
+        _ = refreshed.send(#"[{"channel":"/meta/connect","clientId":"\#(refreshed.clientId)","connectionType":"websocket","advice":{"timeout":0}}]"#,
+                           credential: .valid(ClientIdentity(subject: "alice", expiresAtMilliseconds: now + 60_000)))
+        _ = lapsing.send(#"[{"channel":"/meta/connect","clientId":"\#(lapsing.clientId)","connectionType":"websocket","advice":{"timeout":0}}]"#,
+                         credential: .valid(ClientIdentity(subject: "mallory", expiresAtMilliseconds: now + 60_000)))
+        clock.advance(milliseconds: 2_000)
+        broker.expireSessions()
+        #expect(broker.session(id: refreshed.clientId) != nil)
+        #expect(broker.session(id: lapsing.clientId) == nil)
+        #expect(lapsing.connection.state.withLock { $0.closedReason } == .tokenExpired)
+    }
+
     /// `maxPublishesPerSecondPerSession`: a burst of twice the rate, then the rate, per
     /// session; others are unaffected.
     @Test func publishesAreRateLimitedPerSession() {
