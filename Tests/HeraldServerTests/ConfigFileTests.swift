@@ -9,11 +9,8 @@ import Testing
         ("yaml", "channels:\n  /stocks/**:\n    retain: true\n    historySize: 5\n    slowConsumer: conflate\n    maxFrequency: 50\n"),
     ])
     func retainedChannelFromAConfigFile(format: String, text: String) async throws {
-        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (directory, config) = try Self.write(text, as: "\(format)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = directory + "/herald.\(format)"
-        try text.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config)
         defer { server.process.terminate(); server.process.waitUntilExit() }
         let publisher = try await RawBayeuxSocket.connect(port: server.port)
@@ -34,11 +31,8 @@ import Testing
         let section = readme[try #require(readme.range(of: "For a stock feed, `herald.json`:")).upperBound...]
         let json = ReadmeEmbeddingTests.lines(of: section, from: "```json", to: "```").joined(separator: "\n")
         #expect(json.contains(#""publish": "server""#))
-        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (directory, config) = try Self.write(json, as: "json")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = directory + "/herald.json"
-        try json.write(toFile: config, atomically: true, encoding: .utf8)
         let server = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config)
         defer { server.process.terminate(); server.process.waitUntilExit() }
 
@@ -59,11 +53,8 @@ import Testing
         ("json", #"{"chanels": {}}"#, "unknown setting 'chanels'"),
     ])
     func badConfigurationStopsStartUpWithAClearMessage(format: String, text: String, message: String) async throws {
-        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let (directory, config) = try Self.write(text, as: "\(format)")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let config = directory + "/herald.\(format)"
-        try text.write(toFile: config, atomically: true, encoding: .utf8)
         let process = Process()
         process.executableURL = CrashTests.heraldBinary
         process.arguments = ["serve", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--data-dir", directory, "--config", config]
@@ -78,5 +69,14 @@ import Testing
         }
         #expect(process.terminationStatus != 0)
         #expect(output.contains(message), "\(output)")
+    }
+
+    /// A fresh data directory holding `text` as `herald.<format>`: both paths.
+    static func write(_ text: String, as format: String) throws -> (directory: String, config: String) {
+        let directory = NSTemporaryDirectory() + "herald-config-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = directory + "/herald.\(format)"
+        try text.write(toFile: config, atomically: true, encoding: .utf8)
+        return (directory, config)
     }
 }
