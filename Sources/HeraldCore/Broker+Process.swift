@@ -292,6 +292,7 @@ extension Broker {
             return subscribeWithCatchUp(message, reply: reply, patterns: patterns, session: session)
         }
         guard apply(patterns, to: session, subscribing: subscribing) else {
+            if !session.isClosed { limits.record(.subscriptions) }
             return failed(reply, session.isClosed ? .unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession), advice: nil)
         }
         reply["successful"] = .bool(true)
@@ -312,6 +313,7 @@ extension Broker {
                 return .failure(ReplayRefusal(error: BayeuxError(code: 500, message: "\(error)"), ext: JSONObject()))
             }
             guard apply(patterns, to: session, subscribing: true) else {
+                if !session.isClosed { limits.record(.subscriptions) }
                 let error = session.isClosed ? BayeuxError.unknownClient : .tooManySubscriptions(limit: configuration.maxSubscriptionsPerSession)
                 return .failure(ReplayRefusal(error: error, ext: JSONObject()))
             }

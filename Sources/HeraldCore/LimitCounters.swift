@@ -21,6 +21,13 @@ public enum Limit: String, Sendable, CaseIterable {
     case connectionsPerIP = "connections_per_ip"
     /// A message was larger than `maxMessageBytes`.
     case messageBytes = "message_bytes"
+    /// A batch (HTTP body, WebSocket message) was larger than `maxBatchBytes`, or in more
+    /// than 1024 fragments.
+    case batchBytes = "batch_bytes"
+    /// A batch held more than `maxMessagesPerBatch` messages.
+    case batchMessages = "batch_messages"
+    /// A subscribe would pass `maxSubscriptionsPerSession`.
+    case subscriptions
     /// A message's `id` was longer than `BayeuxMessage.maxIdBytes`.
     case idBytes = "id_bytes"
     /// A handshake without a valid token, while tokens are required.

@@ -35,6 +35,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
     private var pendingRead = false
     /// Bytes waiting to be sent when the current read burst began; nil between bursts.
     private var burstStart: Int?
+    /// Reads that arrived after the socket became unwritable, in the same burst: they wait
+    /// here, unprocessed, until it drains. Without this a burst of 16 reads of pipelined
+    /// requests is answered in full before anything is checked, and a client that never
+    /// reads keeps the event loop busy for every other connection on it.
+    private var heldInbound: [NIOAny] = []
+    private var heldBytes = 0
     /// When the socket last became unwritable, while it is.
     private var unwritableSince: NIODeadline?
 
@@ -56,7 +62,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
     }
 
     func read(context: ChannelHandlerContext) {
-        if writable {
+        if writable, heldInbound.isEmpty {
             context.read()
         } else {
             pendingRead = true
@@ -65,6 +71,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if burstStart == nil { burstStart = bufferedBytes(context) }
+        guard writable, heldInbound.isEmpty else {
+            heldBytes += unwrapInboundIn(data).readableBytes
+            heldInbound.append(data)
+            return
+        }
         context.fireChannelRead(data)
     }
 
@@ -76,6 +87,18 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
         if !writable, let start { checkOutbound(context: context, since: start) }
     }
 
+    /// Hands the held reads on while the socket stays writable, then reads again.
+    private func releaseHeld(context: ChannelHandlerContext) {
+        guard !heldInbound.isEmpty else { return }
+        burstStart = bufferedBytes(context)
+        while writable, !heldInbound.isEmpty {
+            let data = heldInbound.removeFirst()
+            heldBytes -= unwrapInboundIn(data).readableBytes
+            context.fireChannelRead(data)
+        }
+        channelReadComplete(context: context)
+    }
+
     private func bufferedBytes(_ context: ChannelHandlerContext) -> Int {
         (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
     }
@@ -85,25 +108,31 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler, Tick
         if writable {
             unwritableSince = nil
             ticker.remove(self)
-            if pendingRead {
-                pendingRead = false
-                context.read()
-            }
         } else if unwritableSince == nil {
             unwritableSince = .now()
             ticker.add(self)
         }
         context.fireChannelWritabilityChanged()
+        // Writable again: what was held goes on first (it may fill the socket again), then
+        // reading resumes.
+        guard writable else { return }
+        releaseHeld(context: context)
+        if writable, heldInbound.isEmpty, pendingRead {
+            pendingRead = false
+            context.read()
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         ticker.remove(self)
+        heldInbound = []
+        heldBytes = 0
         context.fireChannelInactive()
     }
 
     private func checkOutbound(context: ChannelHandlerContext, since start: Int) {
         let waiting = bufferedBytes(context)
-        guard waiting - start > maxOutboundBytes else { return }
+        guard waiting - start > maxOutboundBytes || heldBytes > maxOutboundBytes else { return }
         limits.record(.outboundBytes)
         logger.debug("closing a connection that does not read its replies", metadata: ["outbound.bytes": "\(waiting)", "limit": "\(maxOutboundBytes)"])
         context.close(promise: nil)

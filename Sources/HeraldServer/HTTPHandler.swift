@@ -151,6 +151,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             self.discarding = false
             if let length = head.headers.first(name: "content-length").flatMap(Int.init), length > broker.configuration.maxBatchBytes {
                 discarding = true
+                broker.limits.record(.batchBytes)
                 respondText(.payloadTooLarge, "Request body larger than \(broker.configuration.maxBatchBytes) bytes", head: head, close: true)
             }
         case .body(var chunk):
@@ -159,6 +160,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             if (body?.readableBytes ?? 0) + chunk.readableBytes > broker.configuration.maxBatchBytes {
                 discarding = true
                 body = nil
+                broker.limits.record(.batchBytes)
                 respondText(.payloadTooLarge, "Request body larger than \(broker.configuration.maxBatchBytes) bytes", head: head, close: true)
                 return
             }
@@ -284,12 +286,15 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             }
         } catch {
             switch error {
-            case .tooManyMessages: respondText(.payloadTooLarge, "Bad request: \(error)", head: head)
+            case .tooManyMessages:
+                broker.limits.record(.batchMessages)
+                respondText(.payloadTooLarge, "Bad request: \(error)", head: head)
             default: respondText(.badRequest, "Bad request: \(error)", head: head)
             }
             return
         }
         guard messages.count <= broker.configuration.maxMessagesPerBatch else {
+            broker.limits.record(.batchMessages)
             respondText(.payloadTooLarge, "Bad request: more than \(broker.configuration.maxMessagesPerBatch) messages", head: head)
             return
         }

@@ -151,8 +151,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
         } catch {
             switch error {
             case .tooLarge:
+                broker.limits.record(.batchBytes)
                 close(code: .messageTooLarge, reason: "message larger than \(broker.configuration.maxBatchBytes) bytes")
             case .tooManyFragments:
+                broker.limits.record(.batchBytes)
                 close(code: .messageTooLarge, reason: "message in more than \(reader.maxFragments) fragments")
             case .protocolError(let detail):
                 close(code: .protocolError, reason: detail)
@@ -282,6 +284,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
                 // as for invalid JSON (CometD closes too).
                 close(code: .dataInconsistentWithMessage, reason: detail)
             case .tooManyMessages:
+                broker.limits.record(.batchMessages)
                 close(code: .messageTooLarge, reason: error.description)
             }
             return

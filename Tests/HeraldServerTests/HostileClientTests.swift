@@ -269,6 +269,7 @@ import Testing
             let reply = try await Self.closeFrame(after: frames, port: live.port)
             #expect(reply?.code == 1009)
             #expect(reply?.reason == "message in more than 1024 fragments")
+            #expect(live.broker.limits.count(.batchBytes) == 1)
         }
     }
 
