@@ -87,7 +87,22 @@ public struct ChannelName: Hashable, Sendable, CustomStringConvertible, Comparab
     /// checked by the caller.
     static func split(_ raw: String) -> [Substring]? {
         guard raw.utf8.count >= 2, raw.utf8.count <= maxBytes, raw.utf8.first == UInt8(ascii: "/") else { return nil }
-        let segments = raw.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        // Split on the bytes, not on Characters: "/" followed by a combining mark is one
+        // Character, and dropping it would drop the mark unchecked (found by the fuzzer:
+        // "/\u{749}*" read as "/*").
+        var segments: [Substring] = []
+        let utf8 = raw.utf8
+        var start = utf8.index(after: utf8.startIndex)
+        var index = start
+        while index < utf8.endIndex {
+            if utf8[index] == UInt8(ascii: "/") {
+                segments.append(raw[start..<index])
+                guard segments.count < maxSegments else { return nil }
+                start = utf8.index(after: index)
+            }
+            index = utf8.index(after: index)
+        }
+        segments.append(raw[start..<utf8.endIndex])
         guard segments.count <= maxSegments else { return nil }
         for segment in segments {
             guard !segment.isEmpty else { return nil }

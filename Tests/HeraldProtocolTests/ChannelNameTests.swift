@@ -95,3 +95,16 @@ import Testing
         #expect(ChannelPattern(outer)!.covers(ChannelPattern(inner)!) == expected)
     }
 }
+
+@Suite struct CombiningMarkTests {
+    /// Found by the fuzzer: "/" and a combining mark are one Character, so splitting on
+    /// Characters dropped the mark unchecked and read "/\u{749}*" as "/*".
+    @Test func aCombiningMarkAfterASlashIsNotDropped() {
+        #expect(ChannelPattern("/\u{749}*") == nil)
+        #expect(ChannelName("/\u{749}abc") == nil)
+        #expect(ChannelName("/a/\u{301}b") == nil)
+        #expect(ChannelPattern("/*\u{301}") == nil)
+        #expect(ChannelName("/a/b")?.rawValue == "/a/b")
+        #expect(ChannelPattern("/a/**")?.prefix == ["a"])
+    }
+}
