@@ -334,6 +334,11 @@ public final class HeraldServer: Service, Sendable {
     /// handshake POST; NIO's upgrade handler only looks at the first request).
     private func installHTTP(on context: ChannelHandlerContext, deadline: RequestDeadline) throws {
         let sync = context.pipeline.syncOperations
+        // Long-polling requests are small: reads of at most 16 KiB, so that one read of tiny
+        // pipelined requests from a client that never reads its responses is a few hundred
+        // requests, not thousands, before the guard can hold the rest (a WebSocket upgrade
+        // goes back to the full 256 KiB, for publishers).
+        try context.channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 16 * 1024))
         let http = HTTPHandler(broker: broker, configuration: configuration, cors: cors, deadline: deadline, ticker: services(for: context.eventLoop).requests, traffic: traffic, handshakes: handshakes, proxies: proxies, logger: logger)
         let encoder = HTTPResponseEncoder()
         let decoder = ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes))
@@ -353,6 +358,7 @@ public final class HeraldServer: Service, Sendable {
         }
         http.installWebSocket = { [unowned self] context, headers in
             upgraded.value = true
+            try context.channel.syncOptions?.setOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 256, initial: 1024, maximum: 256 * 1024))
             httpConnections.subtract(1, ordering: .relaxed)
             return try self.installWebSocket(on: context, headers: headers)
         }
