@@ -30,7 +30,10 @@ extension Broker {
     ///   - admitHandshake: asked once per handshake (after the first of a batch, which is the
     ///     only one a batch may hold); the transport's rate limits answer with the `Limit`
     ///     that refuses it, or nil to admit it.
-    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?, admitHandshake: (() -> Limit?)? = nil, credential: HandshakeCredential = .absent) -> BatchResult {
+    ///   - credential: the batch's token, verified: a handshake's, or one presented again to
+    ///     refresh a session or to show that it is the client's own (`SessionBinding`).
+    ///   - proof: the connection and the `BAYEUX_BROWSER` cookie the batch came with.
+    package func process(_ messages: [BayeuxMessage], type: ConnectionType, connection: (any BayeuxConnection)?, admitHandshake: (() -> Limit?)? = nil, credential: HandshakeCredential = .absent, proof: ClientProof = ClientProof()) -> BatchResult {
         var result = BatchResult()
         var handshakes = 0
         let exts = extensions.withLock { $0 }
@@ -38,7 +41,12 @@ extension Broker {
         // (bayeux-notes rule 6): the other replies would wait with it.
         let mayHoldInBatch = type == .websocket || messages.count == 1
         for var message in messages {
-            let session = message.clientId.flatMap { id in sessions.withLock { $0[id] } }
+            var session = message.clientId.flatMap { id in sessions.withLock { $0[id] } }
+            if let bound = session?.binding, !bound.admits(proof, credential: credential) {
+                // Another client's clientId: it does not exist for this one.
+                limits.record(.sessionBinding)
+                session = nil
+            }
             var rejected: BayeuxError?
             if message.byteCount > configuration.maxMessageBytes {
                 rejected = .messageTooLarge(limit: configuration.maxMessageBytes)
@@ -71,7 +79,7 @@ extension Broker {
                     continue
                 }
             } else {
-                reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, credential: credential, result: &result)
+                reply = handle(message, session: session, type: type, connection: connection, mayHold: mayHoldInBatch, credential: credential, proof: proof, result: &result)
             }
             guard var reply else { continue }
             if reply["successful"] == .bool(false) { counters.errors.add(1, ordering: .relaxed) }
@@ -81,13 +89,13 @@ extension Broker {
         return result
     }
 
-    func handle(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, credential: HandshakeCredential = .absent, result: inout BatchResult) -> JSONObject? {
+    func handle(_ message: BayeuxMessage, session: Session?, type: ConnectionType, connection: (any BayeuxConnection)?, mayHold: Bool, credential: HandshakeCredential = .absent, proof: ClientProof = ClientProof(), result: inout BatchResult) -> JSONObject? {
         guard let channel = message.channel else {
             return errorReply(message, .missingParameter("channel"))
         }
         if let meta = MetaChannel.command(channel) {
             switch meta {
-            case .handshake: return handshake(message, credential: credential)
+            case .handshake: return handshake(message, credential: credential, proof: proof)
             case .connect:
                 // A fresh token for the same subject extends the session past the old `exp`.
                 if case .valid(let fresh) = credential, let session, !session.refresh(fresh) {
@@ -119,7 +127,7 @@ extension Broker {
         return failed(reply, BayeuxError(code: 429, args: [limit.rawValue], message: text), advice: Advice(reconnect: .handshake, intervalMilliseconds: 1000))
     }
 
-    func handshake(_ message: BayeuxMessage, credential: HandshakeCredential = .absent) -> JSONObject {
+    func handshake(_ message: BayeuxMessage, credential: HandshakeCredential = .absent, proof: ClientProof = ClientProof()) -> JSONObject {
         var reply = baseReply(message)
         reply["version"] = .string("1.0")
         reply["supportedConnectionTypes"] = .array(ConnectionType.supported.map { .string($0) })
@@ -148,7 +156,9 @@ extension Broker {
         }
         let now = clock.nowNanoseconds()
         let replay = message.ext?["replay"]?.objectValue
-        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now), replayPositions: replay, identity: identity)
+        // With tokens required, the session is bound to what this handshake came with.
+        let binding = configuration.requiresAuthentication ? SessionBinding(connection: proof.connection, browser: proof.browser, subject: identity?.subject) : nil
+        let session = Session(id: ClientID.generate(), expiresAtNanoseconds: expiry(now), replayPositions: replay, identity: identity, binding: binding)
         let admitted = sessions.withLock { table -> Bool in
             guard table.count < configuration.maxSessions else { return false }
             table[session.id] = session

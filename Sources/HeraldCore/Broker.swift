@@ -11,7 +11,7 @@ import Metrics
 /// the subscription trie; each `Session` guards its own state and may take `index` while held.
 public final class Broker: Sendable {
     public let configuration: BrokerConfiguration
-    let clock: any BrokerClock
+    package let clock: any BrokerClock
     let logger: Logger
     let allocator = ByteBufferAllocator()
 

@@ -36,6 +36,9 @@ public enum Limit: String, Sendable, CaseIterable {
     case publishRate = "publish_rate"
     /// A client published to a channel whose `publish` option does not let it.
     case channelPermission = "channel_permission"
+    /// A request named a session it showed no claim to (`SessionBinding`), while tokens are
+    /// required: answered as an unknown clientId.
+    case sessionBinding = "session_binding"
 }
 
 /// One counter per `Limit`, bumped where the limit trips: never on the path of a

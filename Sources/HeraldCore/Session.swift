@@ -16,6 +16,8 @@ public final class Session: Sendable {
     /// `ext.replay` from the handshake: channel → position, used by the first successful
     /// subscribe to each channel (see `handshakeReplayPosition(for:)`).
     let replayPositions: JSONObject?
+    /// Whom the session belongs to, when tokens are required: what later requests must show.
+    package let binding: SessionBinding?
     let state: Mutex<State>
 
     struct Held {
@@ -169,9 +171,10 @@ public final class Session: Sendable {
         state.withLock { $0.identity?.expiresAtMilliseconds.map { $0 <= nowMilliseconds } ?? false }
     }
 
-    init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil, identity: ClientIdentity? = nil) {
+    init(id: String, expiresAtNanoseconds: UInt64, replayPositions: JSONObject? = nil, identity: ClientIdentity? = nil, binding: SessionBinding? = nil) {
         self.id = id
         self.replayPositions = replayPositions
+        self.binding = binding
         self.state = Mutex(State(expiresAtNanoseconds: expiresAtNanoseconds, identity: identity))
     }
 

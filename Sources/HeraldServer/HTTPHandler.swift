@@ -271,7 +271,7 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             let sync = context.pipeline.syncOperations
             for handler in httpHandlers { sync.removeHandler(handler, promise: nil) }
             sync.removeHandler(context: context, promise: nil)
-            webSocket.upgraded(response: WebSocketHandshake.switchingProtocols(accept: accept, allocator: context.channel.allocator))
+            webSocket.upgraded(accept: accept)
         } catch {
             logger.warning("websocket upgrade failed", metadata: ["error": "\(error)"])
             context.close(promise: nil)
@@ -299,25 +299,41 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             return
         }
         guard let context else { return }
-        if let verifier = configuration.tokenVerifier, case .some(.some(let token)) = TokenVerifier.token(in: messages, bearer: TokenVerifier.bearer(head.headers)) {
-            // Verification is asynchronous; the pipelining handler keeps later requests
-            // waiting until this one is answered.
-            let loop = context.eventLoop
-            let bound = NIOLoopBound(self, eventLoop: loop)
-            Task {
-                let credential = await verifier.verify(token)
-                loop.execute { bound.value.process(messages, head: head, jsonp: jsonp, origin: origin, credential: credential) }
-            }
+        guard let verifier = configuration.tokenVerifier else {
+            process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: ClientProof())
             return
         }
-        process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent)
+        // Tokens are required: sessions are bound to their client (`SessionBinding`) by the
+        // browser cookie, which a handshake's reply sets when the request brought none, or by
+        // a token presented again.
+        var proof = ClientProof(browser: BrowserCookie.find(in: head.headers[canonicalForm: "cookie"].map(String.init)))
+        var setCookie: String?
+        if proof.browser == nil, messages.contains(where: { $0.channel == MetaChannel.handshake.rawValue }) {
+            let browser = BrowserCookie.generate()
+            proof.browser = browser
+            setCookie = BrowserCookie.setCookie(browser, secure: configuration.tls != nil)
+        }
+        guard let token = TokenVerifier.token(in: messages, bearer: TokenVerifier.bearer(head.headers)) else {
+            process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: proof, setCookie: setCookie)
+            return
+        }
+        // Verification is asynchronous; the pipelining handler keeps later requests waiting
+        // until this one is answered.
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        Task {
+            let credential = await verifier.verify(token)
+            loop.execute { bound.value.process(messages, head: head, jsonp: jsonp, origin: origin, credential: credential, proof: proof, setCookie: setCookie) }
+        }
     }
 
-    private func process(_ messages: [BayeuxMessage], head: HTTPRequestHead, jsonp: String?, origin: String?, credential: HandshakeCredential) {
+    private func process(_ messages: [BayeuxMessage], head: HTTPRequestHead, jsonp: String?, origin: String?, credential: HandshakeCredential, proof: ClientProof, setCookie: String? = nil) {
         guard let context else { return }
-        format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: cors.headers(origin: origin, host: head.headers.first(name: "host")))
+        var headers = cors.headers(origin: origin, host: head.headers.first(name: "host"))
+        if let setCookie { headers.append(("Set-Cookie", setCookie)) }
+        format = ResponseFormat(jsonp: jsonp, keepAlive: head.isKeepAlive, corsHeaders: headers)
         let responder = LongPollResponder(handler: self, eventLoop: context.eventLoop, broker: broker, exchange: state.nextExchange, remoteAddress: clientAddress)
-        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake, credential: credential)
+        let result = broker.process(messages, type: jsonp == nil ? .longPolling : .callbackPolling, connection: responder, admitHandshake: admitHandshake, credential: credential, proof: proof)
         perform(state.batchProcessed(result, connection: responder))
     }
 

@@ -226,6 +226,15 @@ public final class HeraldServer: Service, Sendable {
         let client = proxies.client(of: context.channel.remoteAddress, forwardedFor: headers[canonicalForm: "x-forwarded-for"].map(String.init))
         let handler = WebSocketHandler(broker: broker, configuration: configuration, scheduler: loop.flush, keepalive: loop.keepalive, traffic: traffic, handshakes: handshakes, clientAddress: client, logger: logger)
         handler.upgradeBearer = TokenVerifier.bearer(headers)
+        if configuration.tokenVerifier != nil {
+            // Sessions are bound to their client (`SessionBinding`): by this connection, and by
+            // the browser cookie, which the `101` sets when the upgrade brought none.
+            handler.proof.browser = BrowserCookie.find(in: headers[canonicalForm: "cookie"].map(String.init))
+            if handler.proof.browser == nil {
+                handler.newBrowserCookie = BrowserCookie.generate()
+                handler.proof.browser = handler.newBrowserCookie
+            }
+        }
         try context.pipeline.syncOperations.addHandler(handler, name: "bayeux-ws")
         webSocketConnections.add(1, ordering: .relaxed)
         context.channel.closeFuture.whenComplete { [self] _ in webSocketConnections.subtract(1, ordering: .relaxed) }

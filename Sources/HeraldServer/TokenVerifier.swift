@@ -106,17 +106,26 @@ public final class TokenVerifier: Sendable {
     }
 
     /// The token to verify before a batch is processed: its handshake's `ext.auth.token`, else
-    /// the request's bearer token; or, without a handshake, a connect's `ext.auth.token` (a
-    /// refresh). nil when there is nothing to verify; `.some(nil)` for a handshake without one.
-    static func token(in messages: [BayeuxMessage], bearer: String?) -> String?? {
+    /// `bearer`; without a handshake, the first `ext.auth.token` of any message (a connect's
+    /// refreshes the session; any shows that the session is the client's own, see
+    /// `SessionBinding`), else `bearer`. nil when there is nothing to verify.
+    static func token(in messages: [BayeuxMessage], bearer: String?) -> String? {
         if let handshake = messages.first(where: { $0.channel == MetaChannel.handshake.rawValue }) {
-            if let token = handshake.ext?["auth"]?.objectValue?["token"]?.stringValue { return .some(token) }
-            return .some(bearer)
+            return handshake.ext?["auth"]?.objectValue?["token"]?.stringValue ?? bearer
         }
-        for message in messages where message.channel == MetaChannel.connect.rawValue {
-            if let token = message.ext?["auth"]?.objectValue?["token"]?.stringValue { return .some(token) }
+        for message in messages {
+            if let token = message.ext?["auth"]?.objectValue?["token"]?.stringValue { return token }
         }
-        return nil
+        return bearer
+    }
+
+    /// `credential` as it stands now: a valid token whose `exp` has passed since it was verified
+    /// is not valid any more.
+    static func current(_ credential: HandshakeCredential, nowMilliseconds: Int64) -> HandshakeCredential {
+        if case .valid(let identity) = credential, let expiry = identity.expiresAtMilliseconds, expiry <= nowMilliseconds {
+            return .invalid("token expired")
+        }
+        return credential
     }
 
     /// `Authorization: Bearer <token>`.

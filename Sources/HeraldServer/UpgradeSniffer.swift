@@ -106,7 +106,7 @@ final class UpgradeSniffer: ChannelInboundHandler, RemovableChannelHandler, Tick
         buffered = nil
         do {
             let webSocket = try installWebSocket(context, headers)
-            webSocket.upgraded(response: WebSocketHandshake.switchingProtocols(accept: accept, allocator: context.channel.allocator))
+            webSocket.upgraded(accept: accept)
             if rest.readableBytes > 0 { context.fireChannelRead(wrapInboundOut(rest)) }
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         } catch {

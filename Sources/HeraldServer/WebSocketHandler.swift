@@ -55,8 +55,17 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     private var ticksSinceClose = 0
     /// The client's address: the peer's, or the one a trusted proxy forwarded on the upgrade.
     private let clientAddress: SocketAddress?
-    /// The upgrade request's bearer token, for a handshake that carries none in `ext`.
+    /// The upgrade request's bearer token, for a handshake that carries none in `ext`, and to
+    /// show that a session handshaken elsewhere is this client's (`SessionBinding`).
     var upgradeBearer: String?
+    /// `upgradeBearer`, verified: once per connection, on the first batch that needs it.
+    private var upgradeCredential: HandshakeCredential?
+    /// What this connection shows about its client (`ClientProof`): its number, and the
+    /// upgrade's `BAYEUX_BROWSER` cookie, or the one the `101` sets.
+    var proof = ClientProof(connection: ConnectionNumbers.take())
+    /// A `BAYEUX_BROWSER` cookie for the `101` to set: tokens are required and the upgrade
+    /// carried none.
+    var newBrowserCookie: String?
     /// A handshake's token is being verified: frames wait in `reader` until it is done.
     private var verifying = false
 
@@ -212,9 +221,10 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     /// keep-alive request, bytes that came right behind it reach this handler from a task NIO
     /// queues when the HTTP decoder leaves the pipeline, outside any read burst; the task
     /// queued here, after it, flushes their replies.
-    func upgraded(response: ByteBuffer) {
+    func upgraded(accept: String) {
         guard let context else { return }
-        context.writeAndFlush(NIOAny(response), promise: nil)
+        let setCookie = newBrowserCookie.map { BrowserCookie.setCookie($0, secure: configuration.tls != nil) }
+        context.writeAndFlush(NIOAny(WebSocketHandshake.switchingProtocols(accept: accept, setCookie: setCookie, allocator: context.channel.allocator)), promise: nil)
         let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
         context.eventLoop.execute { bound.value.flushReplies() }
     }
@@ -290,23 +300,33 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
             return
         }
         if messages.isEmpty { return }
-        if let verifier = configuration.tokenVerifier, let context, case .some(.some(let token)) = TokenVerifier.token(in: messages, bearer: upgradeBearer) {
-            // Verification is asynchronous: the frames behind this one wait in `reader`, so
-            // the batches are still processed in order.
-            verifying = true
-            let loop = context.eventLoop
-            let bound = NIOLoopBound(self, eventLoop: loop)
-            Task {
-                let credential = await verifier.verify(token)
-                loop.execute { bound.value.verified(messages, credential: credential) }
-            }
+        guard let verifier = configuration.tokenVerifier, let context else {
+            process(messages, credential: .absent)
             return
         }
-        process(messages, credential: .absent)
+        // The batch's own token, else the upgrade's bearer token, verified once per connection.
+        let token = TokenVerifier.token(in: messages, bearer: nil)
+        if token == nil, upgradeBearer == nil || upgradeCredential != nil {
+            let now = broker.clock.nowMillisecondsSince1970()
+            process(messages, credential: upgradeCredential.map { TokenVerifier.current($0, nowMilliseconds: now) } ?? .absent)
+            return
+        }
+        // Verification is asynchronous: the frames behind this one wait in `reader`, so the
+        // batches are still processed in order.
+        guard let text = token ?? upgradeBearer else { return }
+        verifying = true
+        let loop = context.eventLoop
+        let bound = NIOLoopBound(self, eventLoop: loop)
+        let isUpgradeBearer = token == nil
+        Task {
+            let credential = await verifier.verify(text)
+            loop.execute { bound.value.verified(messages, credential: credential, isUpgradeBearer: isUpgradeBearer) }
+        }
     }
 
-    private func verified(_ messages: [BayeuxMessage], credential: HandshakeCredential) {
+    private func verified(_ messages: [BayeuxMessage], credential: HandshakeCredential, isUpgradeBearer: Bool) {
         verifying = false
+        if isUpgradeBearer { upgradeCredential = credential }
         guard context != nil, !closing else { return }
         process(messages, credential: credential)
         drainFrames()
@@ -314,7 +334,7 @@ final class WebSocketHandler: ChannelInboundHandler, TickedConnection {
     }
 
     private func process(_ messages: [BayeuxMessage], credential: HandshakeCredential) {
-        let result = broker.process(messages, type: .websocket, connection: connection, admitHandshake: admitHandshake, credential: credential)
+        let result = broker.process(messages, type: .websocket, connection: connection, admitHandshake: admitHandshake, credential: credential, proof: proof)
         perform(state.batchProcessed(result, connection: connection))
     }
 

@@ -39,10 +39,14 @@ enum WebSocketHandshake {
     }
 
     /// The `101 Switching Protocols` response, written as raw bytes.
-    static func switchingProtocols(accept: String, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static func switchingProtocols(accept: String, setCookie: String? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
         var buffer = allocator.buffer(capacity: 160)
         buffer.writeString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ")
         buffer.writeString(accept)
+        if let setCookie {
+            buffer.writeString("\r\nSet-Cookie: ")
+            buffer.writeString(setCookie)
+        }
         buffer.writeString("\r\n\r\n")
         return buffer
     }

@@ -68,6 +68,8 @@ struct CoreClient {
     let broker: Broker
     let type: ConnectionType
     let connection: MemoryConnection
+    /// What a transport shows for this client's connection (`SessionBinding`).
+    let proof = ClientProof(connection: ConnectionNumbers.take())
     var clientId: String = ""
     var nextId = 0
 
@@ -80,7 +82,7 @@ struct CoreClient {
     /// Sends a batch (JSON text) and returns the replies and events written at once.
     func send(_ json: String, credential: HandshakeCredential = .absent) -> (replies: [JSONValue], result: BatchResult) {
         let messages = try! MessageCodec.decodeBatch(ByteBuffer(string: json))
-        let result = broker.process(messages, type: type, connection: connection, credential: credential)
+        let result = broker.process(messages, type: type, connection: connection, credential: credential, proof: proof)
         let replies = (result.replies + result.events).map { try! JSONParser.parse(String(buffer: $0)) }
         return (replies, result)
     }

@@ -113,14 +113,108 @@ import Testing
         try await Self.withAuthServer { live in
             let response = try await TestHTTP.postJSON(Self.handshake(token: try await Self.token(channels: ["/stocks/AAPL", "/news/**"])), port: live.port, on: LiveServer.group)
             let id = try #require(try JSONParser.parse(response.text).arrayValue?.first?["clientId"]?.stringValue)
+            let cookie = try #require(Self.browserCookie(response))
             func subscribe(_ pattern: String) async throws -> JSONValue? {
-                let reply = try await TestHTTP.postJSON(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"\#(pattern)"}]"#, port: live.port, on: LiveServer.group)
+                let reply = try await TestHTTP.postJSON(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"\#(pattern)"}]"#, port: live.port, headers: [("Cookie", cookie)], on: LiveServer.group)
                 return try JSONParser.parse(reply.text).arrayValue?.first
             }
             #expect(try await subscribe("/news/*")?["successful"] == .bool(true))
             #expect(try await subscribe("/stocks/*")?["error"] == .string("403:/stocks/*:Subscription not allowed"))
             let bad = try await TestHTTP.postJSON(Self.handshake(token: try await Self.token(channels: ["/a/*/b"])), port: live.port, on: LiveServer.group)
             #expect(try JSONParser.parse(bad.text).arrayValue?.first?["error"] == .string("401::Invalid token"))
+        }
+    }
+
+    /// `BAYEUX_BROWSER=…` from a response's `Set-Cookie`, as a `Cookie` header value.
+    static func browserCookie(_ response: TestHTTPResponse) -> String? {
+        response.headers("Set-Cookie").first { $0.hasPrefix("BAYEUX_BROWSER=") }.map { String($0.prefix { $0 != ";" }) }
+    }
+
+    /// Hole 3 of issue 12: with tokens required, a clientId alone does not let another
+    /// connection use the session. Connect, subscribe, publish, unsubscribe and disconnect that
+    /// carry neither the handshake's cookie, nor a token for the same subject, nor come on the
+    /// WebSocket that handshook, are answered as for an unknown client, and change nothing.
+    @Test func aClientIdAloneDoesNotOpenAnotherClientsSession() async throws {
+        try await Self.withAuthServer { live in
+            func post(_ json: String, headers: [(String, String)] = []) async throws -> JSONValue {
+                let response = try await TestHTTP.postJSON(json, port: live.port, headers: headers, on: LiveServer.group)
+                return try #require(try JSONParser.parse(response.text).arrayValue?.first, "\(response.text)")
+            }
+            let handshake = try await TestHTTP.postJSON(Self.handshake(token: try await Self.token(subject: "alice")), port: live.port, on: LiveServer.group)
+            let id = try #require(try JSONParser.parse(handshake.text).arrayValue?.first?["clientId"]?.stringValue)
+            let setCookie = try #require(handshake.header("Set-Cookie"))
+            #expect(setCookie.contains("HttpOnly") && setCookie.contains("Path=/"), "\(setCookie)")
+            let cookie = try #require(Self.browserCookie(handshake))
+            let session = try #require(live.broker.session(id: id))
+
+            // Mallory knows the clientId and nothing else.
+            let attempts = [
+                #"[{"channel":"/meta/connect","clientId":"\#(id)","connectionType":"long-polling","advice":{"timeout":0}}]"#,
+                #"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/spam"}]"#,
+                #"[{"channel":"/stocks/AAPL","clientId":"\#(id)","data":{"px":1}}]"#,
+                #"[{"channel":"/meta/unsubscribe","clientId":"\#(id)","subscription":"/spam"}]"#,
+                #"[{"channel":"/meta/disconnect","clientId":"\#(id)"}]"#,
+            ]
+            let strangers: [(String, [(String, String)])] = [
+                ("nothing", []),
+                ("another browser's cookie", [("Cookie", "BAYEUX_BROWSER=\(String(repeating: "ab", count: 20))")]),
+                ("another subject's token", [("Authorization", "Bearer \(try await Self.token(subject: "mallory"))")]),
+            ]
+            for (name, headers) in strangers {
+                for attempt in attempts {
+                    let reply = try await post(attempt, headers: headers)
+                    #expect(reply["successful"] == .bool(false), "\(name): \(attempt)")
+                    #expect(reply["error"] == .string("402::Unknown client"), "\(name): \(reply)")
+                }
+            }
+            #expect(live.broker.limits.count(.sessionBinding) == attempts.count * strangers.count)
+            #expect(live.broker.session(id: id) === session, "the session is still there")
+            #expect(session.subscriptions.isEmpty)
+            #expect(live.broker.counters.published.load(ordering: .relaxed) == 0)
+
+            // Alice, from any connection: with the cookie, with her token as a bearer, or in ext.
+            let withCookie = try await post(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/a"}]"#, headers: [("Cookie", "theme=dark; \(cookie)")])
+            #expect(withCookie["successful"] == .bool(true), "\(withCookie)")
+            let withBearer = try await post(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/b"}]"#, headers: [("Authorization", "Bearer \(try await Self.token(subject: "alice"))")])
+            #expect(withBearer["successful"] == .bool(true), "\(withBearer)")
+            let token = try await Self.token(subject: "alice")
+            let withExt = try await post(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/c","ext":{"auth":{"token":"\#(token)"}}}]"#)
+            #expect(withExt["successful"] == .bool(true), "\(withExt)")
+            #expect(session.subscriptions == ["/a", "/b", "/c"])
+
+            // Over WebSocket: the socket that handshook is proof enough; another is not, unless
+            // its upgrade carries the cookie (as Faye's client sends it after a long-polling
+            // handshake). The upgrade sets a cookie when it brings none.
+            let first = try await TestWebSocket.connect(port: live.port, on: LiveServer.group)
+            #expect(first.upgradeHeaders.first(name: "set-cookie")?.hasPrefix("BAYEUX_BROWSER=") == true)
+            try await first.send(Self.handshake(token: try await Self.token(subject: "erin")))
+            let wsID = try #require(try JSONParser.parse(try await first.receive()).arrayValue?.first?["clientId"]?.stringValue)
+            let other = try await TestWebSocket.connect(port: live.port, on: LiveServer.group)
+            try await other.send(#"[{"channel":"/meta/subscribe","clientId":"\#(wsID)","subscription":"/x"}]"#)
+            #expect(try JSONParser.parse(try await other.receive()).arrayValue?.first?["error"] == .string("402::Unknown client"))
+            try await first.send(#"[{"channel":"/meta/subscribe","clientId":"\#(wsID)","subscription":"/x"}]"#)
+            #expect(try JSONParser.parse(try await first.receive()).arrayValue?.first?["successful"] == .bool(true))
+            let withUpgradeCookie = try await TestWebSocket.connect(port: live.port, headers: [("Cookie", cookie)], on: LiveServer.group)
+            #expect(withUpgradeCookie.upgradeHeaders.first(name: "set-cookie") == nil, "the cookie it brought is kept")
+            try await withUpgradeCookie.send(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/d"}]"#)
+            #expect(try JSONParser.parse(try await withUpgradeCookie.receive()).arrayValue?.first?["successful"] == .bool(true))
+            let withUpgradeBearer = try await TestWebSocket.connect(port: live.port, headers: [("Authorization", "Bearer \(try await Self.token(subject: "alice"))")], on: LiveServer.group)
+            try await withUpgradeBearer.send(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/e"}]"#)
+            #expect(try JSONParser.parse(try await withUpgradeBearer.receive()).arrayValue?.first?["successful"] == .bool(true))
+            for socket in [first, other, withUpgradeCookie, withUpgradeBearer] { await socket.close() }
+        }
+    }
+
+    /// Without tokens there is no identity to bind to: a clientId works from any connection,
+    /// as in Faye and CometD, and no cookie is set.
+    @Test func withoutTokensSessionsAreNotBound() async throws {
+        try await withLiveServer { live in
+            let handshake = try await TestHTTP.postJSON(Self.handshake(token: nil), port: live.port, on: LiveServer.group)
+            #expect(handshake.header("Set-Cookie") == nil)
+            let id = try #require(try JSONParser.parse(handshake.text).arrayValue?.first?["clientId"]?.stringValue)
+            let reply = try await TestHTTP.postJSON(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/a"}]"#, port: live.port, on: LiveServer.group)
+            #expect(try JSONParser.parse(reply.text).arrayValue?.first?["successful"] == .bool(true))
+            #expect(live.broker.limits.count(.sessionBinding) == 0)
         }
     }
 

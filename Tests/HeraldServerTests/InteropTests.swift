@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import Testing
 
 /// Interop with real third-party clients: Faye's Ruby client (Debian `ruby-faye`) and
@@ -28,7 +29,27 @@ struct InteropTests {
         }
     }
 
-    static func runPair(port: Int, _ a: String, _ b: String) async throws -> (Int32, String) {
-        try await ChildProcess.run(fixtures.appendingPathComponent("run_pair.sh"), ["http://127.0.0.1:\(port)/bayeux", a, b, "20"])
+    /// With tokens required, sessions are bound to their client (`SessionBinding`): Faye keeps
+    /// the `BAYEUX_BROWSER` cookie of its long-polling handshake and brings it to the
+    /// WebSocket upgrade; aiocometd presents its token again on every request. Both keep
+    /// working, across the move from long-polling to WebSocket, and nothing is refused.
+    @Test(arguments: [
+        ("faye:websocket", "aiocometd:websocket"),
+        ("faye:long-polling", "aiocometd:long-polling"),
+    ])
+    func authenticatedClients(faye: String, aiocometd: String) async throws {
+        try await AuthTests.withAuthServer { live in
+            let token = try await AuthTests.token(subject: "interop", expires: 600)
+            let (status, output) = try await Self.runPair(port: live.port, faye, aiocometd, environment: ["HERALD_TOKEN": token])
+            #expect(status == 0, "run_pair failed:\n\(output)")
+            #expect(output.hasSuffix("PASS\n"), "run_pair did not pass:\n\(output)")
+            #expect(live.broker.sessionCount == 0)
+            #expect(live.broker.limits.count(.sessionBinding) == 0)
+            #expect(live.broker.limits.count(.authentication) == 0)
+        }
+    }
+
+    static func runPair(port: Int, _ a: String, _ b: String, environment: [String: String] = [:]) async throws -> (Int32, String) {
+        try await ChildProcess.run(fixtures.appendingPathComponent("run_pair.sh"), ["http://127.0.0.1:\(port)/bayeux", a, b, "20"], environment: environment)
     }
 }

@@ -59,10 +59,19 @@ final class TestWebSocket: Sendable {
         let closeCalled = Atomic<Bool>(false)
     }
 
-    private init(channel: any Channel, mailbox: TestMailbox<Event>, flags: Flags) {
+    /// The headers of the server's `101` response.
+    let upgradeHeaders: HTTPHeaders
+
+    private init(channel: any Channel, mailbox: TestMailbox<Event>, flags: Flags, upgradeHeaders: HTTPHeaders) {
         self.channel = channel
         self.mailbox = mailbox
         self.flags = flags
+        self.upgradeHeaders = upgradeHeaders
+    }
+
+    /// Written on the event loop before the upgrade's promise succeeds, read after it.
+    private final class HeaderBox: @unchecked Sendable {
+        var headers = HTTPHeaders()
     }
 
     /// True once `close()` was called or the underlying TCP connection is gone.
@@ -84,6 +93,7 @@ final class TestWebSocket: Sendable {
         let mailbox = TestMailbox<Event>()
         let flags = Flags()
         let handshakeName = "herald-test-ws-handshake"
+        let responseHeaders = HeaderBox()
 
         let bootstrap = ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(timeout))
@@ -95,8 +105,9 @@ final class TestWebSocket: Sendable {
             let upgrader = NIOWebSocketClientUpgrader(
                 maxFrameSize: maxFrameSize,
                 automaticErrorHandling: false,
-                upgradePipelineHandler: { channel, _ in
-                    channel.eventLoop.makeCompletedFuture {
+                upgradePipelineHandler: { channel, response in
+                    responseHeaders.headers = response.headers
+                    return channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
                         _ = sync.removeHandler(name: handshakeName)
                         try sync.addHandler(TestWebSocketHandler(mailbox: mailbox, flags: flags))
@@ -138,7 +149,7 @@ final class TestWebSocket: Sendable {
             try? await channel.close().get()
             throw error
         }
-        return TestWebSocket(channel: channel, mailbox: mailbox, flags: flags)
+        return TestWebSocket(channel: channel, mailbox: mailbox, flags: flags, upgradeHeaders: responseHeaders.headers)
     }
 
     // MARK: - Sending

@@ -207,6 +207,25 @@ def make_tap(rec):
     return WireTap()
 
 
+def make_bearer():
+    """With HERALD_TOKEN set, every request and the WebSocket upgrade carry it as
+    `Authorization: Bearer`: aiohttp's cookie jar keeps no cookie from an IP address,
+    so the token presented again is what shows Herald the session is this client's."""
+    from aiocometd_ng import Extension
+    token = os.environ.get("HERALD_TOKEN")
+    if not token:
+        return []
+
+    class Bearer(Extension):
+        async def outgoing(self, payload, headers):
+            headers["Authorization"] = "Bearer " + token
+
+        async def incoming(self, payload, headers=None):
+            return None
+
+    return [Bearer()]
+
+
 def check_ack(resp, channel, what):
     if not (isinstance(resp, dict) and resp.get("successful") is True
             and resp.get("channel") == channel):
@@ -256,7 +275,7 @@ async def main(args):
     # connection_timeout=0: the reconnect watchdog crashes on Python >= 3.10.
     # max_pending_count=0: unbounded delivery queue (we drain it anyway).
     client = Client(args.url, connection_types=[ct], connection_timeout=0,
-                    max_pending_count=0, extensions=[make_tap(rec)])
+                    max_pending_count=0, extensions=[make_tap(rec)] + make_bearer())
 
     phase("open (handshake + first /meta/connect)")
     await client.open()

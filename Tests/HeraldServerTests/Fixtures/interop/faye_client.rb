@@ -271,6 +271,20 @@ class WireTap
   end
 end
 
+# With HERALD_TOKEN set, the handshake carries it in ext.auth.token. Nothing else
+# does: later requests show they are this client's by the BAYEUX_BROWSER cookie
+# Faye's cookie jar keeps from the handshake reply, over both transports.
+class TokenAuth
+  def outgoing(message, callback)
+    token = ENV['HERALD_TOKEN']
+    if token && message['channel'] == '/meta/handshake'
+      message['ext'] ||= {}
+      message['ext']['auth'] = { 'token' => token }
+    end
+    callback.call(message)
+  end
+end
+
 def wait_meta(channel, subscription = :any)
   what = subscription == :any ? channel : "#{channel} #{subscription}"
   ok = REC.wait_until(META_TIMEOUT) { REC.find_meta(channel, subscription) }
@@ -339,6 +353,7 @@ begin
     client = Faye::Client.new(URL)
     client.disable('websocket') if TRANSPORT == 'long-polling'
     client.add_extension(WireTap.new)
+    client.add_extension(TokenAuth.new)
     patterns.each do |listener, pattern|
       sub = client.subscribe(pattern)
       sub.with_channel { |ch, data| REC.on_listener(listener, ch, data) }
