@@ -136,6 +136,9 @@ extension Broker {
             switch credential {
             case .valid(let verified):
                 identity = verified
+            case .absent where configuration.channels.admitsAnonymous:
+                // Some channels are open to anyone: an anonymous session, which gets only those.
+                break
             case .absent:
                 limits.record(.authentication)
                 return failed(reply, BayeuxError(code: 401, args: [], message: "Authentication required"), advice: Advice(reconnect: .none, intervalMilliseconds: 0))
@@ -269,6 +272,7 @@ extension Broker {
             return failed(reply, .missingParameter("subscription"), advice: nil)
         }
         var patterns: [ChannelPattern] = []
+        let identity = subscribing ? session.identity : nil
         for name in names {
             guard let pattern = ChannelPattern(name) else {
                 return failed(reply, .invalidChannel(name), advice: nil)
@@ -276,9 +280,10 @@ extension Broker {
             if pattern.isMeta {
                 return failed(reply, .forbiddenChannel(name), advice: nil)
             }
-            // The token's `channels` claim: a subscription must stay within it, wildcards
-            // included (checked against every channel they could match). Unsubscribing is free.
-            if subscribing, !pattern.isService, let identity = session.identity, !identity.maySubscribe(pattern) {
+            // The channel options' `subscribe` and the token's `channels` claim: a subscription
+            // must stay within both, wildcards included (checked against every channel they
+            // could match). Unsubscribing is free.
+            if subscribing, !pattern.isService, !maySubscribe(pattern, identity: identity) {
                 limits.record(.channelPermission)
                 return failed(reply, BayeuxError(code: 403, args: [name], message: "Subscription not allowed"), advice: nil)
             }
@@ -345,6 +350,20 @@ extension Broker {
         }
     }
 
+    /// Who may publish or subscribe where no channel option says: anyone without tokens, and
+    /// with tokens required, sessions that presented one.
+    var defaultPermission: ChannelPermission {
+        configuration.requiresAuthentication ? .authenticated : .anyone
+    }
+
+    /// Whether a session with `identity` (nil: anonymous) may subscribe to `pattern`: the
+    /// `subscribe` option of every pattern that decides for a channel it could match, and the
+    /// token's `channels` claim.
+    func maySubscribe(_ pattern: ChannelPattern, identity: ClientIdentity?) -> Bool {
+        if let identity, !identity.maySubscribe(pattern) { return false }
+        return configuration.channels.subscribePermissions(for: pattern, default: defaultPermission).allSatisfy { $0.admits(identity) }
+    }
+
     /// Adds or removes subscriptions; false if the session is closed or over its limit.
     func apply(_ patterns: [ChannelPattern], to session: Session, subscribing: Bool) -> Bool {
         let limit = configuration.maxSubscriptionsPerSession
@@ -403,13 +422,9 @@ extension Broker {
         // Services answer the sender and broadcast nothing: `publish` is about broadcasts, and
         // `/**: {publish: server}` must not switch off every `/service` channel.
         if !channel.isService {
-            let allowed: Bool
-            switch configuration.channels.publishPermission(for: channel) {
-            case .anyone: allowed = session?.identity?.mayPublish(channel) ?? true
-            case .authenticated: allowed = session?.identity.map { $0.mayPublish(channel) } ?? false
-            case .server: allowed = false
-            }
-            guard allowed else {
+            let permission = configuration.channels.publishPermission(for: channel) ?? defaultPermission
+            let identity = configuration.requiresAuthentication ? session?.identity : nil
+            guard permission.admits(identity), identity?.mayPublish(channel) ?? true else {
                 limits.record(.channelPermission)
                 return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
             }

@@ -22,9 +22,11 @@ public struct ChannelPolicy: Sendable, Equatable {
     /// At most this many updates a second per channel to each subscriber, always the latest
     /// value (Lightstreamer's merge mode). nil: every message.
     public var maxFrequency: Double?
-    /// Who may publish to the channel; nil leaves it to a less specific pattern, and to
-    /// `.anyone` when none sets it.
-    public var publish: PublishPermission?
+    /// Who may publish to the channel; nil leaves it to a less specific pattern, and to the
+    /// default when none sets it (`ChannelPermission`).
+    public var publish: ChannelPermission?
+    /// Who may subscribe to the channel; nil as for `publish`. `.server` is not allowed here.
+    public var subscribe: ChannelPermission?
 
     public init() {}
 
@@ -33,23 +35,74 @@ public struct ChannelPolicy: Sendable, Equatable {
     public var isPersisted: Bool { isLogged && (persist || durable) }
 }
 
-/// Who may publish to a channel (channel option `publish`).
-public enum PublishPermission: String, Sendable, Equatable, CaseIterable {
-    /// Any client with a session (the default).
+/// Who may publish or subscribe to a channel (channel options `publish` and `subscribe`).
+///
+/// Where no pattern sets the option: `.anyone` without tokens, `.authenticated` with tokens
+/// required. Anonymous sessions exist only when tokens are required and some pattern sets
+/// `"anyone"` explicitly (`ChannelPolicyTable.admitsAnonymous`).
+public enum ChannelPermission: Sendable, Equatable, CustomStringConvertible {
+    /// Any client with a session, anonymous ones included.
     case anyone
-    /// Sessions whose handshake presented a valid token (`--jwt-hs256-secret`).
+    /// Sessions whose handshake presented a valid token.
     case authenticated
+    /// Sessions whose token carries the claim `name`: `true` when `value` is nil, else the
+    /// string `value` or an array containing it (`"claim:role=trader"`).
+    case claim(name: String, value: String?)
     /// Only the server side: the admin API's `POST /v1/publish` and in-process publishers
     /// (`Broker.publish`). A client's publish is refused with `403:<channel>:Publish not allowed`.
     case server
+
+    /// `"anyone"`, `"authenticated"`, `"server"`, `"claim:NAME"` or `"claim:NAME=VALUE"`.
+    public init?(_ text: String) {
+        switch text {
+        case "anyone": self = .anyone
+        case "authenticated": self = .authenticated
+        case "server": self = .server
+        default:
+            guard text.hasPrefix("claim:") else { return nil }
+            let rest = text.dropFirst("claim:".count)
+            let parts = rest.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = parts.first, !name.isEmpty else { return nil }
+            if parts.count == 2 {
+                guard !parts[1].isEmpty else { return nil }
+                self = .claim(name: String(name), value: String(parts[1]))
+            } else {
+                self = .claim(name: String(name), value: nil)
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .anyone: "anyone"
+        case .authenticated: "authenticated"
+        case .server: "server"
+        case .claim(let name, let value): "claim:" + name + (value.map { "=" + $0 } ?? "")
+        }
+    }
+
+    /// Whether a client session with `identity` (nil: anonymous) has the permission.
+    public func admits(_ identity: ClientIdentity?) -> Bool {
+        switch self {
+        case .anyone: return true
+        case .authenticated: return identity != nil
+        case .claim(let name, let value): return identity?.hasClaim(name, value: value) ?? false
+        case .server: return false
+        }
+    }
 }
 
 /// Maps channel patterns to options; the most specific pattern wins: a literal name beats a
 /// wildcard, a longer prefix beats a shorter one, and `*` beats `**` at the same prefix.
 public struct ChannelPolicyTable: Sendable {
     public private(set) var entries: [(pattern: ChannelPattern, options: ChannelPolicy)] = []
-    /// Whether any pattern restricts publishing, so that publishes skip the lookup otherwise.
+    /// Whether any pattern sets `publish`, so that publishes skip the lookup otherwise.
     public private(set) var restrictsPublish = false
+    /// Whether any pattern sets `subscribe`.
+    public private(set) var restrictsSubscribe = false
+    /// Whether some pattern lets anonymous clients in (`"anyone"` set explicitly): then, with
+    /// tokens required, a handshake without a token is admitted as an anonymous session.
+    public private(set) var admitsAnonymous = false
 
     public init() {}
 
@@ -63,15 +116,36 @@ public struct ChannelPolicyTable: Sendable {
         entries.removeAll { $0.pattern == pattern }
         entries.append((pattern, options))
         entries.sort { Self.specificity($0.pattern) > Self.specificity($1.pattern) }
-        restrictsPublish = entries.contains { $0.options.publish != nil && $0.options.publish != .anyone }
+        restrictsPublish = entries.contains { $0.options.publish != nil }
+        restrictsSubscribe = entries.contains { $0.options.subscribe != nil }
+        admitsAnonymous = entries.contains { $0.options.publish == .anyone || $0.options.subscribe == .anyone }
     }
 
     /// Who may publish to `channel`: the most specific pattern that **sets** `publish` decides,
     /// so a literal entry that only retains (`/stocks/AAPL: {retain: true}`) does not lift a
-    /// `/stocks/**: {publish: server}` above it.
-    public func publishPermission(for channel: ChannelName) -> PublishPermission {
-        guard restrictsPublish else { return .anyone }
-        return entries.first(where: { $0.options.publish != nil && $0.pattern.matches(channel) })?.options.publish ?? .anyone
+    /// `/stocks/**: {publish: server}` above it. nil: no pattern sets it.
+    public func publishPermission(for channel: ChannelName) -> ChannelPermission? {
+        guard restrictsPublish else { return nil }
+        return entries.first(where: { $0.options.publish != nil && $0.pattern.matches(channel) })?.options.publish
+    }
+
+    /// The `subscribe` permissions a subscription to `pattern` needs, one for each rule that
+    /// decides for some channel it could match (`default` for channels no pattern sets it
+    /// for). For a concrete channel the most specific pattern that sets `subscribe` decides, as
+    /// for `publish`; a wildcard needs what every channel it matches needs, so `/**` cannot
+    /// reach a channel that `/private/**` closes.
+    public func subscribePermissions(for pattern: ChannelPattern, default fallback: ChannelPermission) -> [ChannelPermission] {
+        guard restrictsSubscribe else { return [fallback] }
+        var needed: [ChannelPermission] = []
+        // Most specific first: once an entry covers the whole subscription, the entries after
+        // it (less specific) and the default decide for none of its channels.
+        for entry in entries {
+            guard let permission = entry.options.subscribe, entry.pattern.overlaps(pattern) else { continue }
+            needed.append(permission)
+            if entry.pattern == pattern || entry.pattern.covers(pattern) { return needed }
+        }
+        needed.append(fallback)
+        return needed
     }
 
     /// The options of the most specific pattern matching `channel`, or nil.
@@ -135,16 +209,17 @@ extension ChannelPolicyTable {
                         throw ParseError(description: "channels.\(key).maxFrequency: expected updates per second, more than 0 and at most 1000")
                     }
                     options.maxFrequency = f
-                case "publish":
-                    guard let text = setting.stringValue, let permission = PublishPermission(rawValue: text) else {
+                case "publish", "subscribe":
+                    let allowed = name == "publish" ? "anyone, authenticated, server, claim:NAME or claim:NAME=VALUE" : "anyone, authenticated, claim:NAME or claim:NAME=VALUE"
+                    guard let text = setting.stringValue, let permission = ChannelPermission(text), name == "publish" || permission != .server else {
                         let got = setting.stringValue.map { "'\($0)'" } ?? "not a string"
-                        throw ParseError(description: "channels.\(key).publish: expected one of \(PublishPermission.allCases.map(\.rawValue).joined(separator: ", ")), got \(got)")
+                        throw ParseError(description: "channels.\(key).\(name): expected one of \(allowed), got \(got)")
                     }
-                    options.publish = permission
+                    if name == "publish" { options.publish = permission } else { options.subscribe = permission }
                 case "historyTTL": options.historyTTLMilliseconds = try duration()
                 case "retainedTTL": options.retainedTTLMilliseconds = try duration()
                 default:
-                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable, slowConsumer, maxFrequency, publish)")
+                    throw ParseError(description: "channels.\(key): unknown option '\(name)' (known: retain, historySize, historyTTL, retainedTTL, persist, durable, slowConsumer, maxFrequency, publish, subscribe)")
                 }
             }
             if options.durable { options.persist = true }

@@ -11,11 +11,23 @@ public struct ClientIdentity: Sendable, Equatable {
     /// The token's `exp`, in milliseconds since 1970: the session ends then unless a
     /// `/meta/connect` brings a fresh token for the same subject.
     public let expiresAtMilliseconds: Int64?
+    /// The token's claims, all of them, for the `claim:` channel permissions.
+    public let claims: JSONObject
 
-    public init(subject: String?, channels: [ChannelPattern]? = nil, expiresAtMilliseconds: Int64? = nil) {
+    public init(subject: String?, channels: [ChannelPattern]? = nil, expiresAtMilliseconds: Int64? = nil, claims: JSONObject = JSONObject()) {
         self.subject = subject
         self.channels = channels
         self.expiresAtMilliseconds = expiresAtMilliseconds
+        self.claims = claims
+    }
+
+    /// Whether the token carries the claim `name`: `true` when `value` is nil, else the string
+    /// `value` or an array that contains it.
+    public func hasClaim(_ name: String, value: String?) -> Bool {
+        guard let claim = claims[name] else { return false }
+        guard let value else { return claim == .bool(true) }
+        if claim == .string(value) { return true }
+        return claim.arrayValue?.contains(.string(value)) ?? false
     }
 
     /// Whether the claim lets the session publish to `channel`.

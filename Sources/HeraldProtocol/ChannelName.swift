@@ -182,6 +182,21 @@ public struct ChannelPattern: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Whether some channel matches both patterns.
+    public func overlaps(_ other: ChannelPattern) -> Bool {
+        // Each pattern fixes its prefix and allows a range of segment counts.
+        func counts(_ p: ChannelPattern) -> ClosedRange<Int> {
+            switch p.kind {
+            case .literal: p.prefix.count...p.prefix.count
+            case .singleWildcard: (p.prefix.count + 1)...(p.prefix.count + 1)
+            case .deepWildcard: (p.prefix.count + 1)...Int.max
+            }
+        }
+        guard counts(self).overlaps(counts(other)) else { return false }
+        let common = min(prefix.count, other.prefix.count)
+        return prefix.prefix(common).elementsEqual(other.prefix.prefix(common))
+    }
+
     /// Whether the channel `name` is covered by this pattern (Bayeux 1.0 §2.2.1). Compares
     /// bytes, without splitting `name`.
     public func matches(_ name: ChannelName) -> Bool {

@@ -95,10 +95,45 @@ public final class TokenVerifier: Sendable {
                 }
             }
             let expiry = claims.exp.map { Int64($0.value.timeIntervalSince1970 * 1000) }
-            return .valid(ClientIdentity(subject: claims.sub?.value, channels: patterns, expiresAtMilliseconds: expiry))
+            return .valid(ClientIdentity(subject: claims.sub?.value, channels: patterns, expiresAtMilliseconds: expiry, claims: Self.payload(of: token)))
         } catch {
             return .invalid("\(error)")
         }
+    }
+
+    /// The claims of a token that verified, for the `claim:` channel permissions: its payload
+    /// segment, base64url-decoded and parsed.
+    static func payload(of token: String) -> JSONObject {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let bytes = base64URLDecoded(parts[1]) else { return JSONObject() }
+        return (try? JSONParser.parse(String(decoding: bytes, as: UTF8.self)))?.objectValue ?? JSONObject()
+    }
+
+    /// RFC 4648 §5, padding optional.
+    static func base64URLDecoded(_ text: Substring) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count * 3 / 4)
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in text.utf8 {
+            let value: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): value = UInt32(c - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = UInt32(c - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-"): value = 62
+            case UInt8(ascii: "_"): value = 63
+            case UInt8(ascii: "="): continue
+            default: return nil
+            }
+            accumulator = accumulator << 6 | value
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                bytes.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+            }
+        }
+        return bytes
     }
 
     struct InvalidClaim: Error, CustomStringConvertible {

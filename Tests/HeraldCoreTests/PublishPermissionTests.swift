@@ -127,4 +127,75 @@ import Testing
         #expect((0..<6).map { flood.publish("/a", String($0))["successful"] == .bool(true) } == [true, true, true, true, true, false])
         #expect(broker.limits.count(.publishRate) == 7)
     }
+
+    /// Channel option `subscribe`, anonymous sessions and `claim:` permissions (issue 12):
+    /// a wildcard subscription needs the permission of every rule that decides for a channel
+    /// it could match, so `/**` cannot reach what `/vip/*` or `/desk/**` closes.
+    @Test func subscribePermissionsAnonymousSessionsAndClaims() {
+        var configuration = BrokerConfiguration()
+        configuration.requiresAuthentication = true
+        configuration.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"""
+            {"/**": {"subscribe": "authenticated"},
+             "/public/**": {"subscribe": "anyone", "publish": "server"},
+             "/desk/**": {"subscribe": "claim:role=trader", "publish": "claim:role=trader"},
+             "/vip/*": {"subscribe": "claim:vip"}}
+            """#).objectValue!)
+        let broker = Broker(configuration: configuration)
+        var anonymous = CoreClient(broker)
+        #expect(anonymous.handshake()["successful"] == .bool(true), "a pattern is open to anyone: no token needed")
+        #expect(broker.session(id: anonymous.clientId)?.identity == nil)
+        #expect(anonymous.subscribe("/public/*")["successful"] == .bool(true))
+        #expect(anonymous.subscribe("/public/a/**")["successful"] == .bool(true))
+        for closed in ["/**", "/news", "/desk/x", "/*", "/public"] {
+            #expect(anonymous.subscribe(closed)["error"] == .string("403:\(closed):Subscription not allowed"), "\(closed)")
+        }
+        #expect(anonymous.publish("/public/x", "1")["error"] == .string("403:/public/x:Publish not allowed"))
+        #expect(anonymous.publish("/news", "1")["error"] == .string("403:/news:Publish not allowed"), "unset: authenticated only")
+
+        let trader = ClientIdentity(subject: "alice", claims: JSONObject([("role", .array([.string("analyst"), .string("trader")]))]))
+        var alice = CoreClient(broker)
+        _ = alice.connected(credential: .valid(trader))
+        #expect(alice.subscribe("/desk/**")["successful"] == .bool(true))
+        #expect(alice.subscribe("/news")["successful"] == .bool(true))
+        #expect(alice.publish("/desk/fx", "1")["successful"] == .bool(true))
+        #expect(alice.publish("/news", "1")["successful"] == .bool(true))
+        #expect(alice.subscribe("/**")["error"] == .string("403:/**:Subscription not allowed"), "/vip/* needs the vip claim")
+        #expect(alice.subscribe("/vip/*")["error"] == .string("403:/vip/*:Subscription not allowed"))
+
+        var bob = CoreClient(broker)
+        _ = bob.connected(credential: .valid(ClientIdentity(subject: "bob", claims: JSONObject([("vip", .bool(true)), ("role", .string("sales"))]))))
+        #expect(bob.subscribe("/vip/*")["successful"] == .bool(true))
+        #expect(bob.subscribe("/desk/*")["error"] == .string("403:/desk/*:Subscription not allowed"))
+        #expect(bob.publish("/desk/fx", "1")["error"] == .string("403:/desk/fx:Publish not allowed"))
+        #expect(bob.subscribe("/**")["error"] == .string("403:/**:Subscription not allowed"), "/desk/** needs the trader role")
+        #expect(broker.limits.count(.channelPermission) == 12)
+
+        // Without a pattern open to anyone, a handshake without a token is refused.
+        configuration.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"{"/**": {"subscribe": "authenticated"}}"#).objectValue!)
+        var refused = CoreClient(Broker(configuration: configuration))
+        #expect(refused.handshake()["error"] == .string("401::Authentication required"))
+    }
+
+    @Test func permissionsAreParsed() throws {
+        for bad in [#"{"/a": {"subscribe": "server"}}"#, #"{"/a": {"publish": "claim:"}}"#, #"{"/a": {"subscribe": "claim:role="}}"#, #"{"/a": {"subscribe": 1}}"#] {
+            #expect(throws: ChannelPolicyTable.ParseError.self, "\(bad)") { try ChannelPolicyTable.parse(JSONParser.parse(bad).objectValue!) }
+        }
+        let table = try ChannelPolicyTable.parse(JSONParser.parse(#"{"/a/**": {"subscribe": "claim:role=x=y", "publish": "claim:ok"}}"#).objectValue!)
+        #expect(table.options(for: ChannelName("/a/b")!)?.subscribe == .claim(name: "role", value: "x=y"))
+        #expect(table.options(for: ChannelName("/a/b")!)?.publish == .claim(name: "ok", value: nil))
+        #expect(table.admitsAnonymous == false)
+    }
+
+    @Test func patternsOverlapWhenSomeChannelMatchesBoth() {
+        let cases: [(String, String, Bool)] = [
+            ("/a/**", "/a/b/*", true), ("/a/*", "/a/b/c", false), ("/a/*", "/a/b", true),
+            ("/a", "/a/**", false), ("/a/**", "/b/**", false), ("/**", "/x", true),
+            ("/a/b/**", "/a/*", false), ("/a/*/", "/a/*", false), ("/a/*", "/*", false), ("/a/**", "/*/b", false),
+        ]
+        for (a, b, expected) in cases {
+            guard let p = ChannelPattern(a), let q = ChannelPattern(b) else { continue }
+            #expect(p.overlaps(q) == expected, "\(a) \(b)")
+            #expect(q.overlaps(p) == expected, "\(b) \(a)")
+        }
+    }
 }

@@ -16,13 +16,14 @@ import Testing
         var exp: ExpirationClaim?
         var nbf: NotBeforeClaim?
         var channels: [String]?
+        var roles: [String]?
         func verify(using algorithm: some JWTAlgorithm) throws {}
     }
 
-    static func token(secret: String = AuthTests.secret, subject: String = "alice", expires: TimeInterval = 300, notBefore: TimeInterval = -60, channels: [String]? = nil) async throws -> String {
+    static func token(secret: String = AuthTests.secret, subject: String = "alice", expires: TimeInterval = 300, notBefore: TimeInterval = -60, channels: [String]? = nil, roles: [String]? = nil) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        return try await keys.sign(Claims(sub: .init(value: subject), exp: .init(value: Date().addingTimeInterval(expires)), nbf: .init(value: Date().addingTimeInterval(notBefore)), channels: channels))
+        return try await keys.sign(Claims(sub: .init(value: subject), exp: .init(value: Date().addingTimeInterval(expires)), nbf: .init(value: Date().addingTimeInterval(notBefore)), channels: channels, roles: roles))
     }
 
     static func subject(_ credential: HandshakeCredential) -> String? {
@@ -215,6 +216,47 @@ import Testing
             let reply = try await TestHTTP.postJSON(#"[{"channel":"/meta/subscribe","clientId":"\#(id)","subscription":"/a"}]"#, port: live.port, on: LiveServer.group)
             #expect(try JSONParser.parse(reply.text).arrayValue?.first?["successful"] == .bool(true))
             #expect(live.broker.limits.count(.sessionBinding) == 0)
+        }
+    }
+
+    /// Channel options `subscribe` and `publish` through the real verifier: a pattern open to
+    /// `anyone` admits handshakes without a token, as anonymous sessions that get only such
+    /// patterns; `claim:roles=trader` reads the token's own `roles` claim.
+    @Test func anonymousPatternsAndClaimPermissions() async throws {
+        let channels = #"{"/public/**": {"subscribe": "anyone", "publish": "server"}, "/desk/**": {"subscribe": "claim:roles=trader", "publish": "claim:roles=trader"}}"#
+        try await withLiveServer(broker: {
+            $0.requiresAuthentication = true
+            $0.channels = try! ChannelPolicyTable.parse(JSONParser.parse(channels).objectValue!)
+        }, server: { $0.tokenVerifier = TokenVerifier(hs256Secret: AuthTests.secret) }) { live in
+            func session(token: String?) async throws -> (id: String, cookie: String) {
+                let response = try await TestHTTP.postJSON(Self.handshake(token: token), port: live.port, on: LiveServer.group)
+                let reply = try #require(try JSONParser.parse(response.text).arrayValue?.first)
+                return (try #require(reply["clientId"]?.stringValue, "\(reply)"), try #require(Self.browserCookie(response)))
+            }
+            func send(_ json: String, _ client: (id: String, cookie: String)) async throws -> JSONValue? {
+                let reply = try await TestHTTP.postJSON(json, port: live.port, headers: [("Cookie", client.cookie)], on: LiveServer.group)
+                return try JSONParser.parse(reply.text).arrayValue?.first
+            }
+            func subscribe(_ pattern: String, _ client: (id: String, cookie: String)) async throws -> JSONValue? {
+                try await send(#"[{"channel":"/meta/subscribe","clientId":"\#(client.id)","subscription":"\#(pattern)"}]"#, client)
+            }
+            let anonymous = try await session(token: nil)
+            #expect(live.broker.session(id: anonymous.id)?.identity == nil)
+            #expect(try await subscribe("/public/quotes", anonymous)?["successful"] == .bool(true))
+            #expect(try await subscribe("/desk/*", anonymous)?["error"] == .string("403:/desk/*:Subscription not allowed"))
+            #expect(try await subscribe("/other", anonymous)?["error"] == .string("403:/other:Subscription not allowed"))
+            #expect(try await send(#"[{"channel":"/other","clientId":"\#(anonymous.id)","data":1}]"#, anonymous)?["error"] == .string("403:/other:Publish not allowed"))
+
+            let trader = try await session(token: try await Self.token(subject: "tess", roles: ["trader"]))
+            #expect(try await subscribe("/desk/*", trader)?["successful"] == .bool(true))
+            #expect(try await send(#"[{"channel":"/desk/fx","clientId":"\#(trader.id)","data":1}]"#, trader)?["successful"] == .bool(true))
+            let sales = try await session(token: try await Self.token(subject: "sam", roles: ["sales"]))
+            #expect(try await subscribe("/desk/*", sales)?["error"] == .string("403:/desk/*:Subscription not allowed"))
+            #expect(try await subscribe("/other", sales)?["successful"] == .bool(true))
+
+            // An invalid token is still refused, even where anonymous sessions are admitted.
+            let forged = try await TestHTTP.postJSON(Self.handshake(token: "not.a.token"), port: live.port, on: LiveServer.group)
+            #expect(try JSONParser.parse(forged.text).arrayValue?.first?["error"] == .string("401::Invalid token"))
         }
     }
 
