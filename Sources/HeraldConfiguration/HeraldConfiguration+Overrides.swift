@@ -58,6 +58,8 @@ extension HeraldConfiguration {
         public var jwtHS256Secret: String?
         /// `--jwt-public-key`, `HERALD_JWT_PUBLIC_KEYS`: comma-separated PEM public key files.
         public var jwtPublicKeys: String?
+        /// `--jwt-jwks`, `HERALD_JWT_JWKS`: a JSON Web Key Set file, re-read on SIGHUP.
+        public var jwtJWKS: String?
         /// `--trusted-proxies`, `HERALD_TRUSTED_PROXIES`: comma-separated addresses or CIDR ranges.
         public var trustedProxies: String?
         /// `--max-connections`, `HERALD_MAX_CONNECTIONS`.
@@ -102,6 +104,7 @@ extension HeraldConfiguration {
             publishesPerSecond: Int? = nil,
             jwtHS256Secret: String? = nil,
             jwtPublicKeys: String? = nil,
+            jwtJWKS: String? = nil,
             trustedProxies: String? = nil,
             maxConnections: Int? = nil,
             maxConnectionsPerIP: Int? = nil,
@@ -139,6 +142,7 @@ extension HeraldConfiguration {
             self.publishesPerSecond = publishesPerSecond
             self.jwtHS256Secret = jwtHS256Secret
             self.jwtPublicKeys = jwtPublicKeys
+            self.jwtJWKS = jwtJWKS
             self.trustedProxies = trustedProxies
             self.maxConnections = maxConnections
             self.maxConnectionsPerIP = maxConnectionsPerIP

@@ -101,14 +101,15 @@ public struct HeraldConfiguration: Sendable {
         if let secret, secret.utf8.count < 32 { throw .weakJWTSecret }
         let keyFiles = lookup.text(overrides.jwtPublicKeys, "JWT_PUBLIC_KEYS", default: "")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        if secret != nil || !keyFiles.isEmpty {
+        let jwks = lookup.optionalText(overrides.jwtJWKS, "JWT_JWKS")
+        if secret != nil || !keyFiles.isEmpty || jwks != nil {
             var pems: [(name: String, pem: String)] = []
             for file in keyFiles {
                 guard let data = FileManager.default.contents(atPath: file) else { throw .jwtKey("cannot read the JWT public key file \(file)") }
                 pems.append((file, String(decoding: data, as: UTF8.self)))
             }
             do {
-                server.tokenVerifier = try TokenVerifier(hs256Secret: secret, publicKeyPEMs: pems)
+                server.tokenVerifier = try TokenVerifier(hs256Secret: secret, publicKeyPEMs: pems, jwksPath: jwks)
             } catch {
                 throw .jwtKey(error.description)
             }

@@ -2,18 +2,30 @@ public import HeraldCore
 import HeraldProtocol
 import JWTKit
 import NIOHTTP1
+import Synchronization
+
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 /// Verifies the JSON Web Token a handshake presents, with jwt-kit: in the handshake's
 /// `ext.auth.token`, or as `Authorization: Bearer …` on the HTTP request or the WebSocket
-/// upgrade. Keys: an HS256 shared secret (`--jwt-hs256-secret`) and public keys from PEM files
+/// upgrade. Keys: an HS256 shared secret (`--jwt-hs256-secret`), public keys from PEM files
 /// (`--jwt-public-key`: an EC P-256 key verifies ES256, an RSA key of 2048 bits or more
-/// RS256). The signature, the algorithm (only the configured keys' algorithms: `alg: none`
-/// and others are refused), `exp` and `nbf` are checked.
+/// RS256), and the same kinds of keys from a JWKS file (`--jwt-jwks`), which `reload()` re-reads
+/// (on SIGHUP) for key rotation. The signature, the algorithm (only the configured keys'
+/// algorithms: `alg: none` and others are refused), `exp` and `nbf` are checked.
 public final class TokenVerifier: Sendable {
-    private let keys: JWTKeyCollection
-    private let ready: Task<Void, Never>
+    private let hs256Secret: String?
+    private let fixedKeys: [PublicKey]
+    /// The JWKS file, re-read by `reload()`.
+    public let jwksPath: String?
+    /// The keys in use: replaced whole by `reload()`, so a verification sees one set.
+    private let keys: Mutex<Task<JWTKeyCollection, Never>>
 
-    /// A public key file that is not an EC P-256 or RSA public key in PEM.
+    /// A key file that holds no usable key.
     public struct KeyError: Error, CustomStringConvertible, Sendable {
         public let description: String
     }
@@ -27,9 +39,10 @@ public final class TokenVerifier: Sendable {
         self.init(hs256Secret: hs256Secret, publicKeys: [])
     }
 
-    /// - Parameter publicKeyPEMs: the contents of PEM public key files, with their names for
-    ///   errors.
-    public convenience init(hs256Secret: String?, publicKeyPEMs: [(name: String, pem: String)]) throws(KeyError) {
+    /// - Parameters:
+    ///   - publicKeyPEMs: the contents of PEM public key files, with their names for errors.
+    ///   - jwksPath: a JSON Web Key Set file (RFC 7517 §5).
+    public convenience init(hs256Secret: String?, publicKeyPEMs: [(name: String, pem: String)], jwksPath: String? = nil) throws(KeyError) {
         var keys: [PublicKey] = []
         for (name, pem) in publicKeyPEMs {
             if let key = try? ES256PublicKey(pem: pem) {
@@ -40,13 +53,32 @@ public final class TokenVerifier: Sendable {
                 throw KeyError(description: "\(name) is not an EC P-256 or RSA (2048 bits or more) public key in PEM")
             }
         }
-        self.init(hs256Secret: hs256Secret, publicKeys: keys)
+        let jwks = try jwksPath.map { path throws(KeyError) in try Self.readJWKS(path) } ?? []
+        self.init(hs256Secret: hs256Secret, publicKeys: keys, jwks: jwks, jwksPath: jwksPath)
     }
 
-    init(hs256Secret: String?, publicKeys: [PublicKey]) {
-        let keys = JWTKeyCollection()
-        self.keys = keys
-        self.ready = Task {
+    init(hs256Secret: String?, publicKeys: [PublicKey], jwks: [PublicKey] = [], jwksPath: String? = nil) {
+        self.hs256Secret = hs256Secret
+        self.fixedKeys = publicKeys
+        self.jwksPath = jwksPath
+        self.keys = Mutex(Self.collection(hs256Secret: hs256Secret, publicKeys: publicKeys + jwks))
+    }
+
+    /// Re-reads the JWKS file and uses its keys from the next verification on; returns how
+    /// many it holds. A file that cannot be read or holds no usable key throws, and the keys
+    /// in use stay. Without a JWKS file, does nothing.
+    @discardableResult
+    public func reload() throws(KeyError) -> Int {
+        guard let jwksPath else { return 0 }
+        let jwks = try Self.readJWKS(jwksPath)
+        let fresh = Self.collection(hs256Secret: hs256Secret, publicKeys: fixedKeys + jwks)
+        keys.withLock { $0 = fresh }
+        return jwks.count
+    }
+
+    private static func collection(hs256Secret: String?, publicKeys: [PublicKey]) -> Task<JWTKeyCollection, Never> {
+        Task {
+            let keys = JWTKeyCollection()
             // jwt-kit keeps one key without a `kid` (the default) and iterates only over keys
             // with one: each key goes in under a `kid` of its own, and the first also as the
             // default, so that tokens without `kid` are tried against all of them.
@@ -65,7 +97,43 @@ public final class TokenVerifier: Sendable {
                     }
                 }
             }
+            return keys
         }
+    }
+
+    /// The keys of a JWKS file that verify RS256 (`kty` RSA) or ES256 (`kty` EC, `crv` P-256).
+    /// Keys for other algorithms, and keys marked `"use": "enc"`, are left out; a file with
+    /// none usable is an error, naming the file.
+    static func readJWKS(_ path: String) throws(KeyError) -> [PublicKey] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw KeyError(description: "cannot read the JWKS file \(path)")
+        }
+        guard let json = try? JSONParser.parse(String(decoding: data, as: UTF8.self)), let list = json.objectValue?["keys"]?.arrayValue else {
+            throw KeyError(description: "\(path) is not a JSON Web Key Set: expected {\"keys\": [...]}")
+        }
+        var keys: [PublicKey] = []
+        for case .object(let key) in list {
+            if key["use"]?.stringValue == "enc" { continue }
+            let algorithm = key["alg"]?.stringValue
+            switch key["kty"]?.stringValue {
+            case "RSA" where algorithm == nil || algorithm == "RS256":
+                guard let n = key["n"]?.stringValue, let e = key["e"]?.stringValue, let rsa = try? Insecure.RSA.PublicKey(modulus: n, exponent: e) else {
+                    throw KeyError(description: "\(path): an RSA key without a valid n and e, or under 2048 bits")
+                }
+                keys.append(.rs256(rsa))
+            case "EC" where (algorithm == nil || algorithm == "ES256") && key["crv"]?.stringValue == "P-256":
+                guard let x = key["x"]?.stringValue, let y = key["y"]?.stringValue, let ec = try? ES256PublicKey(parameters: (x: x, y: y)) else {
+                    throw KeyError(description: "\(path): an EC P-256 key without a valid x and y")
+                }
+                keys.append(.es256(ec))
+            default:
+                continue
+            }
+        }
+        guard !keys.isEmpty else {
+            throw KeyError(description: "\(path) holds no RS256 (RSA) or ES256 (EC P-256) signing key")
+        }
+        return keys
     }
 
     struct Claims: JWTPayload {
@@ -82,7 +150,7 @@ public final class TokenVerifier: Sendable {
     }
 
     public func verify(_ token: String) async -> HandshakeCredential {
-        await ready.value
+        let keys = await self.keys.withLock { $0 }.value
         do {
             // Every key is tried (tokens need not name theirs with `kid`); each checks that the
             // token's `alg` is its own, so a public key is never taken for an HMAC secret.

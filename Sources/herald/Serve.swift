@@ -61,6 +61,8 @@ struct Serve: AsyncParsableCommand {
     var jwtHS256Secret: String?
     @Option(name: .customLong("jwt-public-key"), help: "Comma-separated PEM public key files: EC P-256 keys verify ES256 tokens, RSA keys RS256; every handshake then needs a token (default none; env HERALD_JWT_PUBLIC_KEYS).")
     var jwtPublicKeys: String?
+    @Option(name: .customLong("jwt-jwks"), help: "A JSON Web Key Set file whose RSA (RS256) and EC P-256 (ES256) keys verify tokens; re-read on SIGHUP, for key rotation (default none; env HERALD_JWT_JWKS).")
+    var jwtJWKS: String?
     @Option(name: .customLong("trusted-proxies"), help: "Comma-separated proxy addresses or CIDR ranges whose X-Forwarded-For is believed; exempt from the per-IP connection limit (default none; env HERALD_TRUSTED_PROXIES).")
     var trustedProxies: String?
     @Option(name: .customLong("max-connections"), help: "Most open connections; more are closed as accepted, 0 for no limit (default 100000; env HERALD_MAX_CONNECTIONS).")
@@ -166,11 +168,20 @@ struct Serve: AsyncParsableCommand {
                 logger: logger
             )
         )
-        // SIGHUP re-reads the TLS files; a bad file keeps the certificate in use.
+        // SIGHUP re-reads the TLS files and the JWKS file; a bad file keeps what is in use.
         let reloading = Task {
             let certificates = configuration.tlsCertificates
-            guard !certificates.isEmpty else { return }
+            let jwks = configuration.server.tokenVerifier.flatMap { $0.jwksPath == nil ? nil : $0 }
+            guard !certificates.isEmpty || jwks != nil else { return }
             for await _ in await UnixSignalsSequence(trapping: .sighup) {
+                if let jwks, let path = jwks.jwksPath {
+                    do {
+                        let count = try jwks.reload()
+                        logger.notice("JWKS reloaded", metadata: ["file": "\(path)", "keys": "\(count)"])
+                    } catch {
+                        logger.error("JWKS not reloaded; the keys in use stay", metadata: ["error": "\(error)"])
+                    }
+                }
                 for tls in certificates {
                     do {
                         try tls.reload()
@@ -210,6 +221,7 @@ struct Serve: AsyncParsableCommand {
             publishesPerSecond: publishesPerSecond,
             jwtHS256Secret: jwtHS256Secret,
             jwtPublicKeys: jwtPublicKeys,
+            jwtJWKS: jwtJWKS,
             trustedProxies: trustedProxies,
             maxConnections: maxConnections,
             maxConnectionsPerIP: maxConnectionsPerIP,

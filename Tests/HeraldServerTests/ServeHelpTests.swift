@@ -37,6 +37,7 @@ import Testing
             ("--trusted-proxies", "none", "HERALD_TRUSTED_PROXIES"),
             ("--jwt-hs256-secret", "none", "HERALD_JWT_HS256_SECRET"),
             ("--jwt-public-key", "none", "HERALD_JWT_PUBLIC_KEYS"),
+            ("--jwt-jwks", "none", "HERALD_JWT_JWKS"),
             ("--max-connections", String(server.maxConnections), "HERALD_MAX_CONNECTIONS"),
             ("--max-connections-per-ip", String(server.maxConnectionsPerIP), "HERALD_MAX_CONNECTIONS_PER_IP"),
             ("--handshakes-per-second", String(server.handshakesPerSecondPerConnection), "HERALD_HANDSHAKES_PER_SECOND"),
