@@ -3,7 +3,7 @@
 
 usage: abuse-soak.py --herald PATH [--duration 60] [--subscribers 50] [--rate 200]
                      [--warmup 5] [--settle 5] [--only KINDS] [--skip KINDS]
-                     [--malloc-trim-probe] [--server-env NAME=VALUE] [--keep]
+                     [--malloc-trim-probe] [--server-env NAME=VALUE] [--keep] [--auth]
 
 KINDS are a, b, bf, c, d, e, f, g, h (the sections below), or d1…d5 for one never-read case.
 
@@ -20,6 +20,10 @@ Starts `herald serve` on 127.0.0.1 (free ports) with tight limits, then for --du
   subscriber, d4 a subscriber to an 800 KB/s channel, d5 5,000 pings a second), (e) handshake
   floods, batched and not, (f) 10,000 subscriptions on one session, (g) made-up and stolen
   clientIds, (h) client publishes to the server-only /stocks/**.
+
+With --auth, Herald requires tokens (a random HS256 secret) and every channel is open to
+anonymous sessions, so the same roles run unchanged while each session is bound to the
+connection that opened it: (g) then expects every use of a stolen clientId to be refused.
 
 At the end it checks that the subscribers lost nothing (no gap, duplicate or foreign message),
 that their p99 publish-to-receive latency is under 50 ms, that the server's RSS is within 20%
@@ -71,6 +75,10 @@ LIMITS = {                      # herald serve flags: tight enough that the abus
     "max-interval-ms": 4000,
 }
 CONFIG = {"channels": {"/stocks/**": {"publish": "server", "retain": True}}}
+# --auth: tokens required, and every channel open to anonymous sessions, so that the same
+# roles run unchanged while sessions are bound to their connection (docs/security.md).
+AUTH_CONFIG = {"channels": {"/**": {"publish": "anyone", "subscribe": "anyone"},
+                            "/stocks/**": {"publish": "server", "subscribe": "anyone", "retain": True}}}
 CHANNELS = [f"/stocks/S{i:02d}" for i in range(10)]
 IP_BIND_ADDRESS_NO_PORT = 24    # Linux: pick the source port at connect, per destination
 
@@ -1200,7 +1208,11 @@ async def abuse_client_ids(cfg, rec, end):
         for k, (case, m) in enumerate(steps):
             ws.send([dict(m, id=f"s{k}")])
             e = err_of(await ws.reply(f"s{k}"))
-            rec.add("g", f"real clientId: {case}", f"`{e}`" if e else "accepted", "ok" if e else "known")
+            if cfg.get("auth"):
+                verdict = "ok" if e == "402::Unknown client" else "BAD"
+            else:
+                verdict = "ok" if e else "known"
+            rec.add("g", f"real clientId: {case}", f"`{e}`" if e else "accepted", verdict)
         # Who gets the victim's next delivery now: the victim's socket or the thief's?
         before = len(victim["events"])
         body = dumps({"channel": "/victim/feed", "data": {"probe": 1}}).encode()
@@ -1220,12 +1232,12 @@ async def abuse_client_ids(cfg, rec, end):
         victim_got = victim["events"][before:]
         rec.add("g", "real clientId: admin publish to the victim's channel after that",
                 f"delivered to the thief's socket: {bool(thief_got)}; to the victim's: {any(d == {'probe': 1} for d in victim_got)}",
-                "known" if thief_got else "ok")
+                ("BAD" if cfg.get("auth") else "known") if thief_got else "ok")
         ws.send([{"channel": "/meta/disconnect", "clientId": cid, "id": "d"}])
         e = err_of(await ws.reply("d"))
         await asyncio.sleep(0.5)
         rec.add("g", "real clientId: /meta/disconnect the victim", f"`{e}`" if e else f"accepted; the victim's socket: {victim['closed'] or 'still open'}, its connect replies: {victim['connect_replies'][-2:]}",
-                "ok" if e else "known")
+                "ok" if e else ("BAD" if cfg.get("auth") else "known"))
         ws.close()
 
     try:
@@ -1277,11 +1289,14 @@ async def abuse_forbidden_publish(cfg, rec, end):
                 if lp is None:
                     r, w = await tcp_open(src, port)
                     w.write(http_post_bytes(port, dumps([{"channel": "/meta/handshake", "version": "1.0", "supportedConnectionTypes": ["long-polling"]}])))
-                    _, _, body = await read_http_response(r)
-                    lp = (r, w, json.loads(body)[0].get("clientId"))
-                r, w, cid = lp
+                    _, headers, body = await read_http_response(r)
+                    # With --auth, the session is bound to the cookie its handshake set (a
+                    # keep-alive connection is no proof: proxies pool them).
+                    cookie = headers.get("set-cookie", "").split(";")[0]
+                    lp = (r, w, json.loads(body)[0].get("clientId"), f"Cookie: {cookie}\r\n" if cookie else "")
+                r, w, cid, cookie = lp
                 w.write(http_post_bytes(port, dumps([{"channel": ch, "clientId": cid, "data": {"fake": True}, "id": "p"},
-                                                     {"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling"}])))
+                                                     {"channel": "/meta/connect", "clientId": cid, "connectionType": "long-polling"}]), extra=cookie))
                 rec.attempt("h")
                 status, _, body = await read_http_response(r)
                 e = err_of([m for m in json.loads(body) if m.get("id") == "p"][0]) if status == 200 else f"HTTP {status}"
@@ -1447,13 +1462,15 @@ def run(args):
     report = {"args": vars(args), "tmp": tmp}
     try:
         with open(os.path.join(tmp, "herald.json"), "w") as f:
-            json.dump(CONFIG, f)
+            json.dump(AUTH_CONFIG if args.auth else CONFIG, f)
         cmd = [herald, "serve", "--host", "127.0.0.1", "--port", str(args.port), "--admin-port", str(args.admin_port),
                "--data-dir", os.path.join(tmp, "data"), "--config", os.path.join(tmp, "herald.json"),
                "--rate-limit-loopback", "--log-level", args.log_level]
+        if args.auth:
+            cmd += ["--jwt-hs256-secret", base64.b64encode(os.urandom(33)).decode()]
         for k, v in LIMITS.items():
             cmd += [f"--{k}", str(v)]
-        report["command"] = " ".join(cmd).replace(tmp, "$TMP")
+        report["command"] = re.sub(r"--jwt-hs256-secret \S+", "--jwt-hs256-secret <random>", " ".join(cmd).replace(tmp, "$TMP"))
         report["load_before"] = os.getloadavg()
         log = open(os.path.join(tmp, "herald.log"), "w")
         env = dict(os.environ)
@@ -1481,7 +1498,7 @@ def run(args):
         good_end = t0 + args.duration
         # The subscribers stay connected a while after the last publish: for the last deliveries,
         # and so that the end figures are taken with them still connected.
-        base = {"port": port, "admin_port": admin_port, "start": t0, "end": good_end + 6.0, "pub_end": good_end,
+        base = {"auth": args.auth, "port": port, "admin_port": admin_port, "start": t0, "end": good_end + 6.0, "pub_end": good_end,
                 "rate": args.rate, "subscribers": args.subscribers}
         subs, subs_out = spawn_role("subscribers", base, tmp)
         children.append(subs)
@@ -1790,6 +1807,9 @@ def main():
     ap.add_argument("--only", default="", help="abuse kinds to run, e.g. 'a,c' or 'd1,d2' (default: all)")
     ap.add_argument("--skip", default="", help="abuse kinds or never-read cases (d1…d5) to leave out")
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
+    ap.add_argument("--auth", action="store_true",
+                    help="require tokens (a random HS256 secret), with every channel open to anonymous sessions: "
+                         "sessions are then bound to their connection, and (g) expects stolen clientIds refused")
     ap.add_argument("--malloc-trim-probe", action="store_true",
                     help="at the end, call malloc_trim(0) in herald through gdb and report RSS again (diagnostic)")
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",

@@ -193,6 +193,8 @@ struct Serve: AsyncParsableCommand {
             }
         }
         defer { reloading.cancel() }
+        let trimming = ProcessTuning.trimmer().map { Task(operation: $0) }
+        defer { trimming?.cancel() }
         try await group.run()
     }
 
