@@ -24,29 +24,33 @@ enum ProcessTuning {
         #endif
     }
 
-    /// Gives memory that malloc keeps free back to the kernel, every `interval`, while the
-    /// resident size is `growth` bytes or more above the lowest it was after a trim:
-    /// `tuneMalloc` keeps up to 256 MiB of freed memory mapped, so that the buffers a fan-out
-    /// frees and allocates all the time do not fault their pages in again; after a burst (a
-    /// flood of pipelined requests, clients that never read), that memory would otherwise stay
-    /// resident for good. `malloc_trim(0)` every few seconds costs a page fault per 4 KiB it
-    /// returned, and little when nothing is free. Returns nil where there is no glibc.
-    static func trimmer(interval: Duration = .seconds(5), growth: Int = 2 << 20) -> (@Sendable () async -> Void)? {
+    /// Gives memory that malloc keeps free back to the kernel while the resident size is
+    /// `growth` bytes or more above the lowest it was after a trim: `tuneMalloc` keeps up to
+    /// 256 MiB of freed memory mapped, so that the buffers a fan-out frees and allocates all the
+    /// time do not fault their pages in again; after a burst (a flood of pipelined requests,
+    /// clients that never read), that memory would otherwise stay resident for good.
+    /// It checks every `interval`; a trim that returned less than 1 MiB doubles the wait (up to
+    /// `maxInterval`), so that a large working set that is all in use is not trimmed, and its
+    /// pages faulted in again, every few seconds. Returns nil where there is no glibc.
+    static func trimmer(interval: Duration = .seconds(5), maxInterval: Duration = .seconds(320), growth: Int = 2 << 20) -> (@Sendable () async -> Void)? {
         #if os(Linux)
         typealias MallocTrim = @convention(c) (Int) -> Int32
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
         let trim = unsafeBitCast(symbol, to: MallocTrim.self)
         return {
             var floor = residentBytes() ?? 0
+            var wait = interval
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                try? await Task.sleep(for: wait)
                 guard let resident = residentBytes() else { return }
-                if resident >= floor + growth {
-                    _ = trim(0)
-                    floor = min(floor, residentBytes() ?? resident)
-                } else {
+                guard resident >= floor + growth else {
                     floor = min(floor, resident)
+                    continue
                 }
+                _ = trim(0)
+                let after = residentBytes() ?? resident
+                floor = min(floor, after)
+                wait = resident - after >= 1 << 20 ? interval : min(wait * 2, maxInterval)
             }
         }
         #else

@@ -271,13 +271,16 @@ class WireTap
   end
 end
 
-# With HERALD_TOKEN set, the handshake carries it in ext.auth.token. Nothing else
-# does: later requests show they are this client's by the BAYEUX_BROWSER cookie
-# Faye's cookie jar keeps from the handshake reply, over both transports.
+# With HERALD_TOKEN set, the handshake carries it in ext.auth.token.
+# Over long-polling nothing else does: later requests show they are this client's
+# by the BAYEUX_BROWSER cookie Faye's cookie jar keeps from the handshake reply.
+# Over WebSocket every message carries it: Faye opens its WebSocket (to test that
+# it works) before the handshake reply has set the cookie, so that socket may
+# carry no cookie, or another one (docs/security.md).
 class TokenAuth
   def outgoing(message, callback)
     token = ENV['HERALD_TOKEN']
-    if token && message['channel'] == '/meta/handshake'
+    if token && (message['channel'] == '/meta/handshake' || TRANSPORT == 'websocket')
       message['ext'] ||= {}
       message['ext']['auth'] = { 'token' => token }
     end
