@@ -1,4 +1,5 @@
 import HTTPTypes
+import HeraldCore
 import Hummingbird
 
 /// Checks the bearer token on every request but the probes (`/v1/health`, `/v1/ready`) and
@@ -14,18 +15,9 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
         if Self.isOpen(request.uri.path) { return try await next(request, context) }
         // RFC 7235: the scheme is case-insensitive.
         guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer ",
-            Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), token)
+            ConstantTime.equal(Array(header.utf8.dropFirst(7)), token)
         else { throw AdminError.unauthorized }
         return try await next(request, context)
-    }
-
-    /// Whether `a` equals `b`, in a time that depends only on their lengths.
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference: UInt8 = a.count == b.count ? 0 : 1
-        for i in 0..<max(a.count, b.count) {
-            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
-        }
-        return difference == 0
     }
 }
 

@@ -88,17 +88,19 @@ package struct SessionBinding: Sendable, Equatable {
     /// Whether a batch with `proof` and `credential` may act for the session.
     package func admits(_ proof: ClientProof, credential: HandshakeCredential) -> Bool {
         if let connection, proof.connection == connection { return true }
-        if let browser, let presented = proof.browser, Self.equalInConstantTime(browser, presented) { return true }
+        if let browser, let presented = proof.browser, ConstantTime.equal(Array(browser.utf8), Array(presented.utf8)) { return true }
         if let subject, case .valid(let identity) = credential, identity.subject == subject { return true }
         return false
     }
+}
 
-    /// Compares secrets without stopping at the first difference.
-    static func equalInConstantTime(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var difference: UInt8 = 0
-        for i in x.indices { difference |= x[i] ^ y[i] }
+/// Comparing secrets (tokens, cookies) without stopping at the first difference.
+package enum ConstantTime {
+    package static func equal(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference: UInt8 = a.count == b.count ? 0 : 1
+        for i in 0..<max(a.count, b.count) {
+            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
         return difference == 0
     }
 }
