@@ -24,6 +24,10 @@ public struct BayeuxMessage: Sendable {
     public var version: String?
     public var minimumVersion: String?
     public var supportedConnectionTypes: [String]?
+    /// A reply's outcome (server to client): read by clients, ignored by the broker.
+    public var successful: Bool?
+    /// A failed reply's `code:args:message` (server to client).
+    public var error: String?
     /// Size of the message object in the input, in bytes.
     public var byteCount: Int
     /// Set when a known field has the wrong JSON type; the broker answers with an error.

@@ -120,6 +120,10 @@ public enum MessageCodec {
                     } else {
                         message.malformedField = "supportedConnectionTypes"
                     }
+                case .successful:
+                    message.successful = try parser.parseValue().boolValue
+                case .error:
+                    message.error = try string(&parser, field: "error", into: &message)
                 case .other:
                     _ = try parser.skipValue()
                 }
@@ -141,13 +145,14 @@ public enum MessageCodec {
 
     /// The fields of a message that Herald reads.
     enum Key {
-        case data, channel, clientId, connectionType, version, minimumVersion, id, ext, advice, subscription, supportedConnectionTypes, other
+        case data, channel, clientId, connectionType, version, minimumVersion, id, ext, advice, subscription, supportedConnectionTypes, successful, error, other
     }
 
     static let keys: [(bytes: [UInt8], key: Key)] = ([
         ("data", .data), ("channel", .channel), ("clientId", .clientId), ("id", .id), ("ext", .ext),
         ("connectionType", .connectionType), ("version", .version), ("minimumVersion", .minimumVersion),
         ("advice", .advice), ("subscription", .subscription), ("supportedConnectionTypes", .supportedConnectionTypes),
+        ("successful", .successful), ("error", .error),
     ] as [(String, Key)]).map { (Array($0.0.utf8), $0.1) }
 
     /// Reads a member name. Names without escapes are compared as bytes (no `String` is made);

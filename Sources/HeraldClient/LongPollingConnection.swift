@@ -1,0 +1,190 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// Bayeux long-polling over HTTP/1.1: two keep-alive connections, one for the held
+/// `/meta/connect` and one for everything else, so a publish never waits behind a held connect.
+/// Each response body is one batch.
+final class LongPollingConnection: HeraldTransportConnection {
+    let connectionType = "long-polling"
+    var transport: HeraldClientConfiguration.Transport? { .longPolling }
+    let inbound: AsyncThrowingStream<ByteBuffer, any Error>
+    private let continuation: AsyncThrowingStream<ByteBuffer, any Error>.Continuation
+    private let commands: HTTPLane
+    private let connects: HTTPLane
+
+    private init(_ transport: NetworkTransport) {
+        (inbound, continuation) = AsyncThrowingStream.makeStream(of: ByteBuffer.self)
+        commands = HTTPLane(transport)
+        connects = HTTPLane(transport)
+    }
+
+    static func open(_ transport: NetworkTransport, logger: Logger) async throws -> LongPollingConnection {
+        let connection = LongPollingConnection(transport)
+        do {
+            try await connection.commands.open()
+        } catch {
+            throw HeraldClientError(.unreachable, detail: "\(transport.endpoint.hostForURL):\(transport.endpoint.port): \(error)")
+        }
+        return connection
+    }
+
+    func send(_ batch: ByteBuffer, isConnect: Bool) async throws {
+        if isConnect {
+            // Answered after the server's timeout: wait for it beside the other requests.
+            Task {
+                do {
+                    continuation.yield(try await connects.post(batch, timeout: .seconds(120)))
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+        } else {
+            do {
+                continuation.yield(try await commands.post(batch, timeout: .seconds(60)))
+            } catch {
+                continuation.finish(throwing: error)
+                throw error
+            }
+        }
+    }
+
+    func close() async {
+        continuation.finish()
+        await commands.close()
+        await connects.close()
+    }
+}
+
+/// One HTTP/1.1 keep-alive connection carrying POSTs one after another; reopened when the
+/// server closed it between requests.
+final class HTTPLane: Sendable {
+    private let transport: NetworkTransport
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    init(_ transport: NetworkTransport) { self.transport = transport }
+
+    func open() async throws {
+        _ = try await currentChannel()
+    }
+
+    private func currentChannel() async throws -> any Channel {
+        if let open = channel.withLock({ $0 }), open.isActive { return open }
+        let endpoint = transport.endpoint
+        let tls = endpoint.secure ? try NIOSSLContext(configuration: transport.configuration.tls ?? .makeClientConfiguration()) : nil
+        let maximumBytes = transport.configuration.maximumMessageBytes
+        let opened = try await ClientBootstrap(group: transport.eventLoopGroup)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        let serverName = endpoint.host.first?.isNumber == true || endpoint.host.contains(":") ? nil : endpoint.host
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName))
+                    }
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(maximumBytes: maximumBytes))
+                }
+            }
+            .connect(host: endpoint.host, port: endpoint.port).get()
+        channel.withLock { $0 = opened }
+        return opened
+    }
+
+    /// POSTs `body` (a JSON batch) and returns the response body. Non-200 answers throw.
+    func post(_ body: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
+        let channel = try await currentChannel()
+        var headers = HTTPHeaders()
+        headers.add(name: "Host", value: transport.endpoint.hostHeader)
+        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Length", value: String(body.readableBytes))
+        for (name, value) in transport.headers { headers.add(name: name, value: value) }
+        if let cookie = transport.cookies.header { headers.add(name: "Cookie", value: cookie) }
+        let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: transport.endpoint.target, headers: headers)
+        let promise = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
+        let timer = channel.eventLoop.scheduleTask(in: timeout) {
+            promise.fail(HeraldClientError(.timedOut, detail: "no HTTP response in \(timeout.nanoseconds / 1_000_000_000) s"))
+            channel.close(promise: nil)
+        }
+        channel.pipeline.handler(type: ResponseCollector.self).whenComplete { result in
+            switch result {
+            case .success(let collector):
+                collector.expect(promise)
+                channel.write(HTTPClientRequestPart.head(head), promise: nil)
+                channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+            case .failure(let error):
+                promise.fail(error)
+            }
+        }
+        let (response, payload) = try await promise.futureResult.get()
+        timer.cancel()
+        for cookie in response.headers["Set-Cookie"] { transport.cookies.store(setCookie: cookie) }
+        guard response.status == .ok else {
+            throw HeraldClientError(.protocolViolation, detail: "HTTP \(response.status.code) \(response.status.reasonPhrase): \(String(buffer: payload).prefix(200))")
+        }
+        return payload
+    }
+
+    func close() async {
+        let open = channel.withLock { channel in
+            defer { channel = nil }
+            return channel
+        }
+        try? await open?.close()
+    }
+}
+
+/// Collects each response (head and whole body) for the request that is waiting for it, in
+/// order. Lives on its channel's event loop.
+final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPClientResponsePart
+
+    private let maximumBytes: Int
+    private var waiting = CircularBuffer<EventLoopPromise<(HTTPResponseHead, ByteBuffer)>>()
+    private var head: HTTPResponseHead?
+    private var body = ByteBuffer()
+
+    init(maximumBytes: Int) { self.maximumBytes = maximumBytes }
+
+    func expect(_ promise: EventLoopPromise<(HTTPResponseHead, ByteBuffer)>) {
+        waiting.append(promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body.clear()
+        case .body(var part):
+            guard body.readableBytes + part.readableBytes <= maximumBytes else {
+                failAll(HeraldClientError(.protocolViolation, detail: "a response over \(maximumBytes) bytes"))
+                context.close(promise: nil)
+                return
+            }
+            body.writeBuffer(&part)
+        case .end:
+            if let head, let promise = waiting.popFirst() {
+                promise.succeed((head, body))
+            }
+            head = nil
+            body = ByteBuffer()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(HeraldClientError(.connectionClosed, detail: "the server closed the HTTP connection"))
+        context.fireChannelInactive()
+    }
+
+    private func failAll(_ error: any Error) {
+        while let promise = waiting.popFirst() { promise.fail(error) }
+    }
+}
