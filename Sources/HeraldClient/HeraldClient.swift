@@ -175,11 +175,6 @@ public final class HeraldClient: Service, Sendable {
     }
 
     static func isJSON(_ buffer: ByteBuffer) -> Bool {
-        buffer.withUnsafeReadableBytes { bytes in
-            var parser = JSONParser(bytes: bytes)
-            guard (try? parser.skipValue()) != nil else { return false }
-            parser.skipWhitespace()
-            return parser.isAtEnd
-        }
+        buffer.withUnsafeReadableBytes { JSONParser.isValid($0) }
     }
 }

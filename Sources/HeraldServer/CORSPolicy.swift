@@ -7,6 +7,8 @@ import NIOHTTP1
 /// - Always allowed: requests without an `Origin` (non-browser clients), the server's own
 ///   origin (`http(s)://` + the `Host` header), and loopback origins (`localhost`,
 ///   `127.0.0.1`, `[::1]`, any port, http or https), so that a page in development works.
+/// - `ws://` and `wss://` origins, which no browser sends: non-browser WebSocket libraries
+///   put the URL they connect to there (swift-websocket does). No credentials.
 /// - Origins listed by name (`https://app.example`) are allowed **with credentials**: the
 ///   Origin is echoed with `Access-Control-Allow-Credentials: true`, which CometD's browser
 ///   client needs for its credentialed long-polling.
@@ -46,6 +48,10 @@ struct CORSPolicy: Sendable {
         if origins.contains(o) { return .credentialed }
         if let host = host?.lowercased(), o == "http://" + host || o == "https://" + host { return .credentialed }
         if Self.isLoopback(origin: o) { return .anonymous(echo: origin) }
+        // No browser sends a ws:// or wss:// Origin (pages have http(s) or null origins):
+        // it comes from a non-browser WebSocket library (swift-websocket's WSClient sends the
+        // URL's), which could as well have sent none.
+        if o.hasPrefix("ws://") || o.hasPrefix("wss://") { return .anonymous(echo: origin) }
         if allowsAny { return .anonymous(echo: "*") }
         return .denied
     }

@@ -13,10 +13,20 @@ import Testing
             #expect(policy.access(origin: origin, host: host) == .anonymous(echo: origin), "\(origin)")
         }
         for origin in ["https://evil.example", "null", "http://localhost.evil.example", "http://localhost:3000.evil.example",
-                       "http://127.0.0.1.nip.io", "file://", "http://localhost:", "ws://localhost", "https://feed.example:8081"] {
+                       "http://127.0.0.1.nip.io", "file://", "http://localhost:", "https://feed.example:8081"] {
             #expect(policy.access(origin: origin, host: host) == .denied, "\(origin)")
             #expect(policy.headers(origin: origin, host: host).isEmpty)
         }
+    }
+
+    /// swift-websocket (HeraldClient's WebSocket) sends `Origin: ws://host`, which no browser
+    /// can: served as a client without an Origin would be, never with credentials.
+    @Test func webSocketSchemeOriginsAreNonBrowserClients() {
+        let policy = CORSPolicy(allowedOrigins: [])
+        for origin in ["ws://127.0.0.1", "wss://feed.example", "WS://Feed.example"] {
+            #expect(policy.access(origin: origin, host: "feed.example:8080") == .anonymous(echo: origin), "\(origin)")
+        }
+        #expect(policy.access(origin: "wsx://feed.example", host: "feed.example:8080") == .denied)
     }
 
     @Test func namedOriginsGetCredentialsAndStarGetsNone() {
