@@ -114,7 +114,8 @@ final class HTTPLane: Sendable {
                 collector.expect(promise)
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
                 channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
-                channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
+                // A channel that closed before the request went out never answers it.
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { promise.fail($0) }
             case .failure(let error):
                 promise.fail(error)
             }
