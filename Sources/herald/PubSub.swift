@@ -85,7 +85,7 @@ struct Sub: AsyncParsableCommand {
 
     @Argument(help: "A channel or pattern: /stocks/AAPL, /stocks/*, /stocks/**.")
     var pattern: String
-    @Option(name: .customLong("replay"), help: "Where to start on a channel with history: -1 (new messages only), -2 (all history), or N (after offset N).")
+    @Option(name: .customLong("replay"), parsing: .unconditional, help: "Where to start on a channel with history: -1 (new messages only), -2 (all history), or N (after offset N).")
     var replay: Int?
     @Option(name: .customLong("count"), help: "Exit after this many messages.")
     var count: Int?
