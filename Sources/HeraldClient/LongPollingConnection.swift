@@ -93,8 +93,21 @@ final class HTTPLane: Sendable {
         return opened
     }
 
+    /// The request never left: the connection had closed (servers such as Puma close a
+    /// keep-alive connection after each response without saying so). Safe to send again.
+    struct NotSent: Error {}
+
     /// POSTs `body` (a JSON batch) and returns the response body. Non-200 answers throw.
     func post(_ body: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
+        do {
+            return try await postOnce(body, timeout: timeout)
+        } catch is NotSent {
+            channel.withLock { $0 = nil }
+            return try await postOnce(body, timeout: timeout)
+        }
+    }
+
+    private func postOnce(_ body: ByteBuffer, timeout: TimeAmount) async throws -> ByteBuffer {
         let channel = try await currentChannel()
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: transport.endpoint.hostHeader)
@@ -115,7 +128,7 @@ final class HTTPLane: Sendable {
                 channel.write(HTTPClientRequestPart.head(head), promise: nil)
                 channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
                 // A channel that closed before the request went out never answers it.
-                channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { promise.fail($0) }
+                channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { _ in promise.fail(NotSent()) }
             case .failure(let error):
                 promise.fail(error)
             }
@@ -150,7 +163,13 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 
     init(maximumBytes: Int) { self.maximumBytes = maximumBytes }
 
+    private var isClosed = false
+
     func expect(_ promise: EventLoopPromise<(HTTPResponseHead, ByteBuffer)>) {
+        guard !isClosed else {
+            promise.fail(HTTPLane.NotSent())
+            return
+        }
         waiting.append(promise)
     }
 
@@ -181,6 +200,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        isClosed = true
         failAll(HeraldClientError(.connectionClosed, detail: "the server closed the HTTP connection"))
         context.fireChannelInactive()
     }
