@@ -57,11 +57,11 @@ func readSettings() throws -> (Broker, HeraldServer) {
 
     /// README's Swift block after `heading`, less its import lines, next to the code between
     /// `marker`'s begin and end lines in this file.
-    static func readmeBlock(after heading: String, marker: String) throws -> (readme: [Substring], compiled: [Substring], imports: [Substring]) {
+    static func readmeBlock(after heading: String, marker: String, in file: String = #filePath) throws -> (readme: [Substring], compiled: [Substring], imports: [Substring]) {
         let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
         let section = readme[readme.range(of: heading)!.upperBound...]
         let block = lines(of: section, from: "```swift", to: "```")
-        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: file), encoding: .utf8)
         let compiled = lines(of: source, from: "// README: \(marker) (begin)", to: "// README: \(marker) (end)")
         let imports = block.prefix { $0.hasPrefix("import ") || $0.isEmpty }
         return (Array(block.dropFirst(imports.count)), compiled, Array(imports))
