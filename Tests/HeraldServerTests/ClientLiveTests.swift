@@ -305,3 +305,34 @@ extension Broker {
 final class Collected<Element: Sendable>: Sendable {
     let events = Mutex<[Element]>([])
 }
+
+/// The same client API over `InProcessTransport`: no socket, the broker's own sessions.
+@Suite struct InProcessClientTests {
+    @Test func anEmbeddedServicePublishesAndSubscribesInProcess() async throws {
+        let broker = Broker(configuration: {
+            var c = BrokerConfiguration()
+            ClientLiveTests.feed()(&c)
+            return c
+        }(), logger: ClientLiveTests.logger)
+        let client = HeraldClient(transport: InProcessTransport(broker: broker), configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger)
+        try await client.withConnection { client in
+            let feed = try await client.subscribe("/feed/*", as: Int.self)
+            for n in 1...100 { try await client.publish(n, to: "/feed/p") }
+            let events = try await ClientLiveTests.collect(feed, count: 100)
+            #expect(events.compactMap(\.message?.data) == Array(1...100))
+            #expect(events.last?.message?.position?.offset == 100)
+            #expect(broker.subscriberCount(of: "/feed/p") == 1)
+
+            // A server-side publish reaches the in-process subscriber too.
+            try broker.publish(ChannelName("/feed/q")!, json: "101")
+            let more = try await ClientLiveTests.collect(feed, count: 1)
+            #expect(more.first?.message?.channel == "/feed/q")
+
+            let refused = await #expect(throws: HeraldClientError.self) {
+                try await client.publish(json: "1", to: "/meta/x")
+            }
+            #expect(refused?.bayeuxCode == 403)
+        }
+        #expect(broker.subscriberCount(of: "/feed/p") == 0)
+    }
+}
