@@ -148,6 +148,22 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // README's "Using the Swift SDK": an embedded broker, an in-process publisher and a
+        // WebSocket subscriber. Built with the package (so CI compiles it); `swift run PriceFeed`.
+        .executableTarget(
+            name: "PriceFeed",
+            dependencies: [
+                "HeraldClient",
+                "HeraldCore",
+                "HeraldProtocol",
+                "HeraldServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/PriceFeed",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HeraldProtocolTests",
             dependencies: ["HeraldProtocol"],
