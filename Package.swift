@@ -247,3 +247,25 @@ if Context.environment["HERALD_FUZZ"] != nil {
         )
     )
 }
+
+// MARK: SDK benchmark (opt-in)
+//
+// HeraldClient's receive, decode and publish rates and its heap per 1,000 subscriptions
+// (docs/performance.md): HERALD_CLIENT_BENCH=1 swift run -c release herald-client-bench
+if Context.environment["HERALD_CLIENT_BENCH"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "herald-client-bench",
+            dependencies: [
+                "HeraldClient",
+                "HeraldCore",
+                "HeraldProtocol",
+                "HeraldServer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ClientThroughput",
+            swiftSettings: swiftSettings
+        )
+    )
+}
