@@ -13,7 +13,7 @@ actor ClientCore {
     typealias RawEvent = HeraldEvent<ByteBuffer>
 
     struct Pending {
-        let continuation: CheckedContinuation<BayeuxMessage, any Error>
+        let continuation: ReadySignal<BayeuxMessage>
         let deadline: ContinuousClock.Instant
         let generation: Int
     }
@@ -336,34 +336,44 @@ actor ClientCore {
 
     /// Sends a request built by `encode` (given its id) once connected, and waits for its reply.
     private func request(_ message: OutgoingMessage, isConnect: Bool = false, timeout: Duration, generation expected: Int) async throws -> BayeuxMessage {
+        try await send(message, isConnect: isConnect, timeout: timeout, generation: expected).value()
+    }
+
+    /// Queues `message` now (in call order) and returns where its reply will arrive.
+    private func send(_ message: OutgoingMessage, isConnect: Bool = false, timeout: Duration, generation expected: Int) throws -> ReadySignal<BayeuxMessage> {
         guard let connection, expected == generation else {
             throw HeraldClientError(.connectionClosed, detail: "the connection was lost")
         }
-        let id = message.id
         let encoded = message.buffer
-        return try await withCheckedThrowingContinuation { continuation in
-            pending[id] = Pending(continuation: continuation, deadline: clock.now.advanced(by: timeout), generation: expected)
-            if isConnect {
-                Task {
-                    do {
-                        try await connection.send(OutgoingMessage.batch([encoded]), isConnect: true)
-                    } catch {
-                        self.connectionLost(generation: expected, Self.clientError(error))
-                    }
+        let reply = ReadySignal<BayeuxMessage>()
+        pending[message.id] = Pending(continuation: reply, deadline: clock.now.advanced(by: timeout), generation: expected)
+        if isConnect {
+            Task {
+                do {
+                    try await connection.send(OutgoingMessage.batch([encoded]), isConnect: true)
+                } catch {
+                    self.connectionLost(generation: expected, Self.clientError(error))
                 }
-            } else {
-                enqueue(encoded)
             }
+        } else {
+            enqueue(encoded)
         }
+        return reply
     }
 
     /// A publish or subscribe: waits for a connection first, then for the reply.
     func call(channel: String, timeout: Duration, _ members: [(String, JSONValue)]) async throws -> BayeuxMessage {
+        try await start(channel: channel, timeout: timeout, members).value()
+    }
+
+    /// Waits for a connection, then queues the message: messages started one after another
+    /// go out in that order. The reply arrives at the returned signal.
+    func start(channel: String, timeout: Duration, _ members: [(String, JSONValue)]) async throws -> ReadySignal<BayeuxMessage> {
         let deadline = clock.now.advanced(by: timeout)
         try await waitUntilConnected(timeout: timeout)
         guard let id = clientId else { throw HeraldClientError(.connectionClosed, detail: "the connection was lost") }
         let message = OutgoingMessage(channel: channel, id: takeId(), [("clientId", .string(id))] + members)
-        return try await request(message, timeout: max(deadline - clock.now, .milliseconds(1)), generation: generation)
+        return try send(message, timeout: max(deadline - clock.now, .milliseconds(1)), generation: generation)
     }
 
     private func enqueue(_ message: ByteBuffer) {

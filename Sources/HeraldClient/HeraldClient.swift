@@ -158,15 +158,25 @@ public final class HeraldClient: Service, Sendable {
 
     /// Publishes `json` (a JSON text, sent as it is) to `channel`; see ``publish(_:to:encoder:)``.
     public func publish(json: ByteBuffer, to channel: String, ext: JSONObject? = nil) async throws {
+        try await enqueuePublish(json: json, to: channel, ext: ext).acknowledged()
+    }
+
+    /// Queues a publish and returns once it is queued, before its acknowledgement: publishes
+    /// queued one after another are sent in that order (a task group of ``publish(json:to:ext:)``
+    /// calls is not), while their acknowledgements are awaited together.
+    /// ```swift
+    /// var pending: [HeraldPendingPublish] = []
+    /// for line in lines { pending.append(try await client.enqueuePublish(json: line, to: "/feed")) }
+    /// for publish in pending { try await publish.acknowledged() }
+    /// ```
+    public func enqueuePublish(json: ByteBuffer, to channel: String, ext: JSONObject? = nil) async throws -> HeraldPendingPublish {
         guard Self.isJSON(json) else {
             throw HeraldClientError(.publishRefused, channel: channel, detail: "the data is not a JSON text")
         }
         var members: [(String, JSONValue)] = [("data", .raw(json))]
         if let ext { members.append(("ext", .object(ext))) }
-        let reply = try await core.call(channel: channel, timeout: configuration.requestTimeout, members)
-        guard reply.successful == true else {
-            throw HeraldClientError(.publishRefused, bayeuxError: reply.error ?? "refused without an error", channel: channel)
-        }
+        let reply = try await core.start(channel: channel, timeout: configuration.requestTimeout, members)
+        return HeraldPendingPublish(channel: channel, reply: reply)
     }
 
     /// Publishes `json` (a JSON text) to `channel`.
@@ -176,5 +186,21 @@ public final class HeraldClient: Service, Sendable {
 
     static func isJSON(_ buffer: ByteBuffer) -> Bool {
         buffer.withUnsafeReadableBytes { JSONParser.isValid($0) }
+    }
+}
+
+/// A publish that was queued (``HeraldClient/enqueuePublish(json:to:ext:)``) and whose
+/// acknowledgement may still be on its way.
+public struct HeraldPendingPublish: Sendable {
+    /// The channel published to.
+    public let channel: String
+    let reply: ReadySignal<BayeuxMessage>
+
+    /// Waits for the server's acknowledgement; throws as ``HeraldClient/publish(json:to:ext:)``.
+    public func acknowledged() async throws {
+        let reply = try await reply.value()
+        guard reply.successful == true else {
+            throw HeraldClientError(.publishRefused, bayeuxError: reply.error ?? "refused without an error", channel: channel)
+        }
     }
 }

@@ -64,6 +64,7 @@ final class LongPollingConnection: HeraldTransportConnection {
 final class HTTPLane: Sendable {
     private let transport: NetworkTransport
     private let channel = Mutex<(any Channel)?>(nil)
+    private let serverCloses = Flag()
 
     init(_ transport: NetworkTransport) { self.transport = transport }
 
@@ -72,7 +73,7 @@ final class HTTPLane: Sendable {
     }
 
     private func currentChannel() async throws -> any Channel {
-        if let open = channel.withLock({ $0 }), open.isActive { return open }
+        if !serverCloses.isSet, let open = channel.withLock({ $0 }), open.isActive { return open }
         let endpoint = transport.endpoint
         let tls = endpoint.secure ? try NIOSSLContext(configuration: transport.configuration.tls ?? .makeClientConfiguration()) : nil
         let maximumBytes = transport.configuration.maximumMessageBytes
@@ -102,6 +103,9 @@ final class HTTPLane: Sendable {
         do {
             return try await postOnce(body, timeout: timeout)
         } catch is NotSent {
+            // The server closes connections after a response (Puma does, without saying
+            // `Connection: close`): from now on, one connection per request.
+            serverCloses.set()
             channel.withLock { $0 = nil }
             return try await postOnce(body, timeout: timeout)
         }
@@ -115,6 +119,7 @@ final class HTTPLane: Sendable {
         headers.add(name: "Content-Length", value: String(body.readableBytes))
         for (name, value) in transport.headers { headers.add(name: name, value: value) }
         if let cookie = transport.cookies.header { headers.add(name: "Cookie", value: cookie) }
+        if serverCloses.isSet { headers.add(name: "Connection", value: "close") }
         let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: transport.endpoint.target, headers: headers)
         let promise = channel.eventLoop.makePromise(of: (HTTPResponseHead, ByteBuffer).self)
         let timer = channel.eventLoop.scheduleTask(in: timeout) {
@@ -164,6 +169,9 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     init(maximumBytes: Int) { self.maximumBytes = maximumBytes }
 
     private var isClosed = false
+    /// Responses completed on this connection, and whether the current one has begun.
+    private var completed = 0
+    private var responseBegan = false
 
     func expect(_ promise: EventLoopPromise<(HTTPResponseHead, ByteBuffer)>) {
         guard !isClosed else {
@@ -176,6 +184,7 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
+            responseBegan = true
             self.head = head
             body.clear()
         case .body(var part):
@@ -189,6 +198,8 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
             if let head, let promise = waiting.popFirst() {
                 promise.succeed((head, body))
             }
+            completed += 1
+            responseBegan = false
             head = nil
             body = ByteBuffer()
         }
@@ -201,6 +212,12 @@ final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
 
     func channelInactive(context: ChannelHandlerContext) {
         isClosed = true
+        if completed > 0, !responseBegan {
+            // A reused connection closed before any byte of the answer: the server closed
+            // it after its last response and never read this request (a stale keep-alive
+            // connection, which HTTP clients such as curl send again).
+            failAll(HTTPLane.NotSent())
+        }
         failAll(HeraldClientError(.connectionClosed, detail: "the server closed the HTTP connection"))
         context.fireChannelInactive()
     }

@@ -171,29 +171,29 @@ struct Pub: AsyncParsableCommand {
                     try await connection.publish(json: json, to: channel)
                     return
                 }
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    var inFlight = 0
-                    var number = 0
-                    for await line in Self.standardInputLines() {
-                        number += 1
-                        guard !line.allSatisfy(\.isWhitespace) else { continue }
-                        if inFlight == window {
-                            try await group.next()
-                            inFlight -= 1
-                        }
-                        let lineNumber = number
-                        group.addTask {
-                            do {
-                                try await connection.publish(json: line, to: channel)
-                            } catch var error as HeraldClientError where error.detail == "the data is not a JSON text" {
-                                error.detail = "line \(lineNumber) is not a JSON text"
-                                throw error
-                            }
-                        }
-                        inFlight += 1
+                // Queued in line order; up to `window` acknowledgements outstanding.
+                var pending: [HeraldPendingPublish] = []
+                var acknowledged = 0
+                var number = 0
+                for await line in Self.standardInputLines() {
+                    number += 1
+                    guard !line.allSatisfy(\.isWhitespace) else { continue }
+                    if pending.count - acknowledged == window {
+                        try await pending[acknowledged].acknowledged()
+                        acknowledged += 1
                     }
-                    try await group.waitForAll()
+                    do {
+                        pending.append(try await connection.enqueuePublish(json: ByteBuffer(string: line), to: channel))
+                    } catch var error as HeraldClientError where error.detail == "the data is not a JSON text" {
+                        error.detail = "line \(number) is not a JSON text"
+                        throw error
+                    }
+                    if acknowledged > 4096 {
+                        pending.removeFirst(acknowledged)
+                        acknowledged = 0
+                    }
                 }
+                for publish in pending[acknowledged...] { try await publish.acknowledged() }
             }
         }
     }

@@ -336,3 +336,45 @@ final class Collected<Element: Sendable>: Sendable {
         #expect(broker.subscriberCount(of: "/feed/p") == 0)
     }
 }
+
+/// `herald serve` restarts on its SQLite data: the client resumes from its offset, and the
+/// messages published while it was away arrive once, in order, with no gap.
+@Suite struct ClientRestartTests {
+    @Test func theClientResumesAcrossAHeraldServeRestart() async throws {
+        let directory = NSTemporaryDirectory() + "herald-client-restart-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let config = directory + "/herald.json"
+        try #"{"channels": {"/feed/**": {"retain": true, "historySize": 1000, "persist": true}}}"#.write(toFile: config, atomically: true, encoding: .utf8)
+
+        let first = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config)
+        let url = ClientLiveTests.url(first.port)
+        let subscriber = try HeraldClient(url: url, configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger)
+        let running = Task { try await subscriber.run() }
+        let feed = try await subscriber.subscribe("/feed/a", as: Int.self)
+        try await HeraldClient.withConnection(to: url, configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger) { publisher in
+            for n in 1...100 { try await publisher.publish(n, to: "/feed/a") }
+        }
+        let before = try await ClientLiveTests.collect(feed, count: 100)
+        #expect(before.compactMap(\.message?.data) == Array(1...100))
+
+        // A graceful restart on the same port and data directory; publish at once, before the
+        // subscriber is back.
+        first.process.terminate()
+        first.process.waitUntilExit()
+        let second = try await CrashTests.ServerProcess.start(dataDirectory: directory, config: config, port: first.port)
+        defer {
+            second.process.terminate()
+            second.process.waitUntilExit()
+        }
+        try await HeraldClient.withConnection(to: url, configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger) { publisher in
+            for n in 101...200 { try await publisher.publish(n, to: "/feed/a") }
+        }
+        let after = try await ClientLiveTests.collect(feed, count: 100)
+        #expect(after.allSatisfy { $0.message != nil }, "no gap expected")
+        #expect(after.compactMap(\.message?.data) == Array(101...200))
+        #expect(after.compactMap(\.message?.position?.offset) == Array(101...200))
+        await subscriber.close()
+        _ = try await running.value
+    }
+}
