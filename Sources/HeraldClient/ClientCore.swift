@@ -26,6 +26,12 @@ actor ClientCore {
         var replay: HeraldReplay?
         /// The last position delivered, per concrete channel.
         var positions: [String: HeraldPosition] = [:]
+        /// Where the subscription started, per channel with history (the server's
+        /// `ext.herald.positions`): a resume starts there on channels with nothing delivered yet.
+        var starts: [String: HeraldPosition] = [:]
+
+        /// The position to resume `channel` from: the last delivered, else the start.
+        func resumePosition(_ channel: String) -> HeraldPosition? { positions[channel] ?? starts[channel] }
         /// Subscribed on the server on the current connection.
         var isActive = false
         /// Waiting for the first subscribe's outcome (`subscribe` returns then).
@@ -480,17 +486,21 @@ actor ClientCore {
             var replay = JSONObject()
             if subscription.pattern.isWildcard {
                 if let start = subscription.replay, subscription.ready != nil { replay[pattern] = start.json }
-                for (channel, position) in subscription.positions.sorted(by: { $0.key < $1.key }) where !noHistory.contains(channel) {
+                for channel in Set(subscription.positions.keys).union(subscription.starts.keys).sorted() where !noHistory.contains(channel) {
+                    guard let position = subscription.resumePosition(channel) else { continue }
                     patterns.append(channel)
                     replay[channel] = HeraldReplay.after(offset: position.offset, epoch: position.epoch).json
                 }
-            } else if let position = subscription.positions[pattern], !noHistory.contains(pattern) {
+            } else if let position = subscription.resumePosition(pattern), !noHistory.contains(pattern) {
                 replay[pattern] = HeraldReplay.after(offset: position.offset, epoch: position.epoch).json
             } else if let start = subscription.replay {
                 replay[pattern] = start.json
             }
             var members: [(String, JSONValue)] = [("clientId", .string(current)), ("subscription", patterns.count == 1 ? .string(pattern) : .array(patterns.map { .string($0) }))]
-            if !replay.isEmpty { members.append(("ext", .object(JSONObject([("replay", .object(replay))])))) }
+            // `positions`: the server says where the subscription starts on channels with history.
+            var ext = JSONObject([("herald", .object(JSONObject([("positions", .bool(true))])))])
+            if !replay.isEmpty { ext["replay"] = .object(replay) }
+            members.append(("ext", .object(ext)))
             let reply: BayeuxMessage
             do {
                 reply = try await request(OutgoingMessage(channel: MetaChannel.subscribe.rawValue, id: takeId(), members), timeout: configuration.requestTimeout, generation: currentGeneration)
@@ -503,6 +513,13 @@ actor ClientCore {
                 return
             }
             if reply.successful == true {
+                if let starts = reply.ext?.herald?["positions"]?.objectValue {
+                    for (channel, value) in starts.members where subscription.resumePosition(channel) == nil {
+                        if let offset = value.objectValue?["offset"]?.intValue, let epoch = value.objectValue?["epoch"]?.stringValue {
+                            subscription.starts[channel] = HeraldPosition(epoch: epoch, offset: offset)
+                        }
+                    }
+                }
                 subscription.isActive = true
                 subscription.replay = nil
                 subscription.ready?.continuation.resume()
@@ -522,9 +539,10 @@ actor ClientCore {
                     return
                 }
                 let herald = reply.ext?.herald
-                let gap = HeraldGap(channel: channel, lastDelivered: subscription.positions[channel], bayeuxError: error, epoch: herald?["epoch"]?.stringValue, oldestOffset: herald?["oldestOffset"]?.intValue, latestOffset: herald?["latestOffset"]?.intValue)
+                let gap = HeraldGap(channel: channel, lastDelivered: subscription.resumePosition(channel), bayeuxError: error, epoch: herald?["epoch"]?.stringValue, oldestOffset: herald?["oldestOffset"]?.intValue, latestOffset: herald?["latestOffset"]?.intValue)
                 logger.notice("Resume position lost", metadata: ["herald.channel": "\(channel)", "herald.error": "\(error)"])
                 subscription.positions[channel] = nil
+                subscription.starts[channel] = nil
                 subscription.continuation.yield(.gap(gap))
                 continue
             }

@@ -260,9 +260,36 @@ extension Broker {
         return plan
     }
 
+    /// `ext.herald.positions` on a subscribe reply (asked for with `"ext":{"herald":{"positions":true}}`):
+    /// for every channel with history the patterns cover, the position that everything the
+    /// subscription receives comes after: before its first catch-up message (`first`, from
+    /// `catchUp`), else its latest committed offset. A client that loses its connection before
+    /// its first message on a channel resumes from there. A channel name gets its log now
+    /// (within `maxLoggedChannels`), so its position exists; a wildcard lists the logs that
+    /// exist. On a durable channel, offsets still awaiting their commit come after the position.
+    func startPositions(_ patterns: [ChannelPattern], first: [String: UInt64], state: inout LogState) -> JSONObject {
+        var positions: [(String, JSONValue)] = []
+        var listed = Set<String>()
+        for pattern in patterns {
+            var logs: [ChannelLog]
+            if pattern.kind == .literal, let name = ChannelName(pattern.rawValue) {
+                guard let options = configuration.channels.options(for: name), options.historySize > 0 else { continue }
+                logs = log(name, options: options, in: &state).map { [$0] } ?? []
+            } else {
+                logs = state.tree.matching(pattern)
+            }
+            for log in logs where log.options.historySize > 0 && listed.insert(log.name.rawValue).inserted {
+                let offset = first[log.name.rawValue].map { $0 - 1 } ?? (log.uncommitted.first ?? log.nextOffset) - 1
+                positions.append((log.name.rawValue, .object(JSONObject([("offset", .number(String(offset))), ("epoch", .string(log.epoch))]))))
+            }
+        }
+        return JSONObject(positions)
+    }
+
     /// What a new subscription gets before live messages: replayed history for channels with a
     /// replay position, the retained value of every other matching channel.
-    func catchUp(_ patterns: [ChannelPattern], plan: [String: ReplayPosition], state: inout LogState) -> [ByteBuffer] {
+    /// `first` gets the offset of each channel's first catch-up message.
+    func catchUp(_ patterns: [ChannelPattern], plan: [String: ReplayPosition], state: inout LogState, first: inout [String: UInt64]) -> [ByteBuffer] {
         let now = clock.nowMillisecondsSince1970()
         var out: [ByteBuffer] = []
         let framing = self.framing.withLock { $0 }
@@ -284,6 +311,7 @@ extension Broker {
                 case .after(let offset, _): after = offset
                 }
                 for message in log.history where message.offset > after {
+                    if first[log.name.rawValue] == nil { first[log.name.rawValue] = message.offset }
                     out.append(log.delivery(message).encoded(allocator: allocator, framing: framing))
                 }
                 continue
@@ -291,6 +319,7 @@ extension Broker {
             for log in state.tree.matching(pattern) where done.insert(log.name.rawValue).inserted {
                 expire(log, now: now)
                 if let retained = log.retained {
+                    first[log.name.rawValue] = retained.offset
                     out.append(log.delivery(retained, retained: true).encoded(allocator: allocator, framing: framing))
                 }
             }

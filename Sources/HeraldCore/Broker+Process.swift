@@ -333,10 +333,15 @@ extension Broker {
                 return .failure(ReplayRefusal(error: error, ext: JSONObject()))
             }
             session.useHandshakeReplayPositions(patterns.map(\.rawValue))
-            if plan.values.contains(where: { $0 != .newOnly }) {
-                reply["ext"] = .object(JSONObject([("herald", .object(JSONObject([("recovered", .bool(true))])))]))
+            var first: [String: UInt64] = [:]
+            let messages = catchUp(patterns, plan: plan, state: &state, first: &first)
+            var herald = JSONObject()
+            if plan.values.contains(where: { $0 != .newOnly }) { herald["recovered"] = .bool(true) }
+            if message.ext?["herald"]?.objectValue?["positions"]?.boolValue == true {
+                herald["positions"] = .object(startPositions(patterns, first: first, state: &state))
             }
-            return .success(session.enqueueCatchUp(catchUp(patterns, plan: plan, state: &state)))
+            if !herald.isEmpty { reply["ext"] = .object(JSONObject([("herald", .object(herald))])) }
+            return .success(session.enqueueCatchUp(messages))
         }
         switch outcome {
         case .success(let notify):

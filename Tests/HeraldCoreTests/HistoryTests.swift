@@ -154,6 +154,52 @@ import Testing
         #expect(subscribe(#""x""#).0["error"] == .string("400:/stocks/AAPL:Invalid replay position"))
     }
 
+    /// `"ext":{"herald":{"positions":true}}` on a subscribe: the reply says, per channel with
+    /// history, the position everything the subscription receives comes after, so that a client
+    /// that loses its connection before its first message resumes without a gap.
+    @Test func subscribeRepliesSayWhereTheSubscriptionStarts() throws {
+        let b = broker(Self.table(#"{"/stocks/**": {"retain": true, "historySize": 5}, "/h/**": {"historySize": 3}, "/r/**": {"retain": true}}"#))
+        var pub = CoreClient(b)
+        _ = pub.connected()
+        for p in 1...4 { _ = pub.publish("/stocks/AAPL", String(p)) }
+        for p in 1...2 { _ = pub.publish("/h/a", String(p)) }
+        _ = pub.publish("/r/x", "1")
+        func positions(_ subscription: String, replay: String? = nil, ask: Bool = true) -> (JSONValue, [JSONValue]) {
+            var c = CoreClient(b)
+            _ = c.connected()
+            var ext: [String] = []
+            if ask { ext.append(#""herald":{"positions":true}"#) }
+            if let replay { ext.append(#""replay":\#(replay)"#) }
+            let reply = c.sendOne(#"[{"channel":"/meta/subscribe","clientId":"\#(c.clientId)","subscription":\#(subscription),"ext":{\#(ext.joined(separator: ","))}}]"#)
+            #expect(reply["successful"] == .bool(true))
+            return (reply["ext"]?["herald"]?["positions"] ?? .null, c.pushed)
+        }
+        func position(_ value: JSONValue, _ channel: String) -> Int? { value[channel]?["offset"]?.intValue }
+
+        // The retained value (offset 4) comes first: the subscription starts after 3.
+        let (retained, pushed) = positions(#""/stocks/AAPL""#)
+        #expect(position(retained, "/stocks/AAPL") == 3)
+        #expect(offsets(pushed) == [4])
+        let epoch = try #require(pushed.first?["ext"]?["herald"]?["epoch"]?.stringValue)
+        #expect(retained["/stocks/AAPL"]?["epoch"] == .string(epoch))
+        // -1 (new only): after the latest; a replay: after its position.
+        #expect(position(positions(#""/stocks/AAPL""#, replay: #"{"/stocks/AAPL":-1}"#).0, "/stocks/AAPL") == 4)
+        #expect(position(positions(#""/stocks/AAPL""#, replay: #"{"/stocks/AAPL":1}"#).0, "/stocks/AAPL") == 1)
+        // A wildcard lists the channels with history that exist; no retained value: the latest.
+        let (wildcard, _) = positions(#""/h/*""#)
+        #expect(position(wildcard, "/h/a") == 2)
+        #expect(wildcard.objectValue?.members.count == 1)
+        // A channel name with history and no message yet gets its log (offset 0) now.
+        let (fresh, _) = positions(#""/h/new""#)
+        #expect(position(fresh, "/h/new") == 0)
+        #expect(fresh["/h/new"]?["epoch"]?.stringValue?.count == 16)
+        _ = pub.publish("/h/new", "1")
+        #expect(offsets(positions(#""/h/new""#, replay: #"{"/h/new":{"offset":0,"epoch":"\#(fresh["/h/new"]!["epoch"]!.stringValue!)"}}"#).1) == [1])
+        // No history, no position; not asked, not given.
+        #expect(positions(#"["/r/x","/plain/y"]"#).0.objectValue?.isEmpty == true)
+        #expect(positions(#""/stocks/AAPL""#, ask: false).0 == .null)
+    }
+
     @Test func replayRefusalsForWildcardsAndChannelsWithoutHistory() {
         let b = broker(Self.table(#"{"/r/**": {"retain": true}, "/h/**": {"historySize": 3}}"#))
         var c = CoreClient(b)

@@ -197,6 +197,10 @@ import Testing
         let live = try await LiveServer.start(broker: Self.feed())
         let client = try HeraldClient(url: Self.url(live.port), configuration: Self.configuration([transport]), logger: Self.logger)
         let running = Task { try await client.run() }
+        // The channel exists before the subscribe (its retained 0 comes first): a channel that
+        // appears under a wildcard after the subscribe, and loses its connection before its
+        // first message reaches the client, is not resumed (docs/clients.md says so).
+        try live.broker.publish(ChannelName("/feed/a")!, json: "0")
         let subscription = try await client.subscribe("/feed/*", as: Int.self)
         let total = 600
         let publisher = Task {
@@ -219,16 +223,51 @@ import Testing
             }
             return servers
         }
-        let events = try await Self.collect(subscription, count: total, seconds: 30)
+        let events = try await Self.collect(subscription, count: total + 1, seconds: 30)
         try await publisher.value
         let restarted = try await dropper.value
         #expect(events.allSatisfy { $0.message != nil }, "no gap expected")
         let values = events.compactMap(\.message?.data)
-        #expect(values.count == total)
-        #expect(values == Array(1...values.count), "first wrong: \(values.enumerated().first { $0.offset + 1 != $0.element }.map { "\($0)" } ?? "none")")
+        #expect(values.count == total + 1)
+        #expect(values == Array(0..<values.count), "first wrong: \(values.enumerated().first { $0.offset != $0.element }.map { "\($0)" } ?? "none")")
         await client.close()
         _ = try await running.value
         for server in restarted { await server.shutdown() }
+        await live.stop()
+    }
+
+    /// The connection goes before the subscriptions have received anything: messages published
+    /// meanwhile still arrive, from where each subscription started (the subscribe reply's
+    /// `ext.herald.positions`), on a channel name with no message yet and under a wildcard.
+    @Test(arguments: [HeraldClientConfiguration.Transport.websocket, .longPolling])
+    func aConnectionLostBeforeTheFirstMessageLosesNothing(transport: HeraldClientConfiguration.Transport) async throws {
+        let live = try await LiveServer.start(broker: { c in
+            c.channels = try! ChannelPolicyTable.parse(JSONParser.parse(#"{"/quiet/**": {"historySize": 100}}"#).objectValue!)
+        })
+        try live.broker.publish(ChannelName("/quiet/a")!, json: "0")
+        let client = try HeraldClient(url: Self.url(live.port), configuration: Self.configuration([transport]), logger: Self.logger)
+        let running = Task { try await client.run() }
+        let exact = try await client.subscribe("/quiet/b", as: Int.self)
+        let wildcard = try await client.subscribe("/quiet/*", as: Int.self)
+
+        await live.server.shutdown()
+        for n in 1...5 {
+            try live.broker.publish(ChannelName("/quiet/a")!, json: String(n))
+            try live.broker.publish(ChannelName("/quiet/b")!, json: String(10 + n))
+        }
+        let second = HeraldServer(broker: live.broker, configuration: Self.serverConfiguration(port: live.port), eventLoopGroup: LiveServer.group, logger: Self.logger)
+        _ = try await second.start()
+
+        let exactEvents = try await Self.collect(exact, count: 5)
+        #expect(exactEvents.compactMap(\.message?.data) == [11, 12, 13, 14, 15])
+        #expect(exactEvents.compactMap(\.message?.position?.offset) == [1, 2, 3, 4, 5])
+        let wildcardEvents = try await Self.collect(wildcard, count: 10)
+        #expect(wildcardEvents.allSatisfy { $0.message != nil }, "no gap expected")
+        #expect(wildcardEvents.filter { $0.message?.channel == "/quiet/a" }.compactMap(\.message?.data) == [1, 2, 3, 4, 5])
+        #expect(wildcardEvents.filter { $0.message?.channel == "/quiet/b" }.compactMap(\.message?.data) == [11, 12, 13, 14, 15])
+        await client.close()
+        _ = try await running.value
+        await second.shutdown()
         await live.stop()
     }
 

@@ -68,11 +68,16 @@ import Testing
                 let response = try await TestHTTP.postJSON(HostileClientTests.handshakes(1), port: live.port, headers: [("X-Forwarded-For", client)], on: LiveServer.group)
                 return try JSONParser.parse(response.text).arrayValue?.first
             }
-            // One handshake a second, bursts of two, per forwarded client.
-            let first = try await handshake(from: "203.0.113.7")
-            #expect(first?["successful"] == .bool(true))
-            _ = try await handshake(from: "203.0.113.7")
-            #expect(try await handshake(from: "203.0.113.7")?["error"]?.stringValue == "429:handshake_rate_ip:Too many handshakes")
+            // One handshake a second, bursts of two, per forwarded client. The three go at once:
+            // one after another, a loaded machine can take a second and earn a new one.
+            async let a = handshake(from: "203.0.113.7")
+            async let b = handshake(from: "203.0.113.7")
+            async let c = handshake(from: "203.0.113.7")
+            let three = try await [a, b, c]
+            let accepted = three.filter { $0?["successful"] == .bool(true) }
+            #expect(accepted.count == 2)
+            #expect(three.compactMap { $0?["error"]?.stringValue } == ["429:handshake_rate_ip:Too many handshakes"])
+            let first = accepted.first ?? nil
             #expect(try await handshake(from: "203.0.113.8")?["successful"] == .bool(true), "another client behind the proxy")
 
             // The session knows the forwarded address once it connects.
