@@ -122,6 +122,41 @@ import Testing
         #expect(url?.code == .invalidURL)
     }
 
+    /// A proxy that answers the WebSocket upgrade with 403: the client uses long-polling through
+    /// it and works; allowed WebSocket only, it says the upgrade was refused.
+    @Test(.timeLimit(.minutes(1))) func aRefusedUpgradeFallsBackToLongPolling() async throws {
+        try await withLiveServer { live in
+            let proxy = try await UpgradeRefusingProxy.start(upstream: live.port, on: LiveServer.group)
+            let client = try HeraldClient(url: Self.url(proxy.port), configuration: Self.configuration(), logger: Self.logger)
+            let states = client.connectionStates
+            let running = Task { try await client.run() }
+            var iterator = states.makeAsyncIterator()
+            var seen: [HeraldConnectionState] = []
+            while let state = await iterator.next() {
+                seen.append(state)
+                if case .connected = state { break }
+            }
+            #expect(seen.last == .connected(transport: .longPolling))
+            #expect(proxy.refusedUpgrades == 1, "one upgrade tried, then long-polling only")
+
+            let subscription = try await client.subscribe("/fallback", as: Int.self)
+            for n in 1...3 { try await client.publish(n, to: "/fallback") }
+            #expect(try await Self.collect(subscription, count: 3).compactMap(\.message?.data) == [1, 2, 3])
+            #expect(live.broker.sessions(after: nil, limit: 10, receiving: nil).count == 1)
+            await client.close()
+            _ = try await running.value
+
+            let refused = await #expect(throws: HeraldClientError.self) {
+                try await HeraldClient.withConnection(to: Self.url(proxy.port), configuration: Self.configuration([.websocket]), logger: Self.logger) { _ in }
+            }
+            #expect(refused?.code == .unreachable)
+            #expect(refused?.detail?.contains("refused the WebSocket upgrade") == true)
+            #expect(proxy.refusedUpgrades == 2)
+            #expect(proxy.passedConnections >= 2, "long-polling went through the proxy")
+            await proxy.stop()
+        }
+    }
+
     @Test func cancellingTheConsumerUnsubscribes() async throws {
         try await withLiveServer { live in
             try await HeraldClient.withConnection(to: Self.url(live.port), configuration: Self.configuration(), logger: Self.logger) { client in
