@@ -107,8 +107,10 @@ public final class HeraldClient: Service, Sendable {
     /// Subscribes to `pattern` (a channel, or a wildcard `/a/*`, `/a/**`) and returns once the
     /// server accepted it. Messages come as the raw JSON bytes of their `data`.
     ///
-    /// - Parameter replay: where to start on a channel with history (Herald); by default the
-    ///   channel's retained value, if any, then live messages.
+    /// - Parameters:
+    ///   - pattern: a channel name or a wildcard pattern.
+    ///   - replay: where to start on a channel with history (Herald); by default the
+    ///     channel's retained value, if any, then live messages.
     /// - Throws: ``HeraldClientError`` `.subscriptionDenied` with the server's error,
     ///   `.replayPositionLost` if `replay` is no longer served, `.timedOut`.
     public func subscribe(_ pattern: String, replay: HeraldReplay? = nil) async throws -> HeraldSubscription<ByteBuffer> {
@@ -162,7 +164,7 @@ public final class HeraldClient: Service, Sendable {
     }
 
     /// Queues a publish and returns once it is queued, before its acknowledgement: publishes
-    /// queued one after another are sent in that order (a task group of ``publish(json:to:ext:)``
+    /// queued one after another are sent in that order (a task group of ``publish(json:to:ext:)-(ByteBuffer,_,_)``
     /// calls is not), while their acknowledgements are awaited together.
     /// ```swift
     /// var pending: [HeraldPendingPublish] = []
@@ -196,7 +198,7 @@ public struct HeraldPendingPublish: Sendable {
     public let channel: String
     let reply: ReadySignal<BayeuxMessage>
 
-    /// Waits for the server's acknowledgement; throws as ``HeraldClient/publish(json:to:ext:)``.
+    /// Waits for the server's acknowledgement; throws as ``HeraldClient/publish(json:to:ext:)-(ByteBuffer,_,_)``.
     public func acknowledged() async throws {
         let reply = try await reply.value()
         guard reply.successful == true else {

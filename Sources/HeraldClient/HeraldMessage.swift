@@ -43,7 +43,9 @@ public struct HeraldGap: Sendable, CustomStringConvertible {
     public var bayeuxError: String
     /// The channel's current epoch, oldest and latest offsets, where the server said them.
     public var epoch: String?
+    /// The oldest offset the server still keeps on the channel.
     public var oldestOffset: Int?
+    /// The channel's latest offset.
     public var latestOffset: Int?
 
     public var description: String {

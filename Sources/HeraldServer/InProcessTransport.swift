@@ -25,6 +25,7 @@ public struct InProcessTransport: HeraldTransport {
         self.broker = broker
     }
 
+    /// A new connection to the broker: no socket, nothing that can fail.
     public func connect(logger: Logger) async throws -> any HeraldTransportConnection {
         InProcessConnection(broker: broker)
     }
