@@ -409,6 +409,28 @@ final class Collected<Element: Sendable>: Sendable {
         }
         #expect(broker.subscriberCount(of: "/feed/p") == 0)
     }
+
+    /// A `/service/**` handler registered in Swift answers an in-process client privately, as
+    /// it answers a remote one: the reply comes on the service channel to the requester only.
+    @Test func serviceHandlersAnswerInProcessClients() async throws {
+        let broker = Broker(configuration: BrokerConfiguration(), logger: ClientLiveTests.logger)
+        broker.registerService(ChannelPattern("/service/echo")!) { request in
+            .object(JSONObject([("echo", (try? JSONParser.parse(String(buffer: request.data))) ?? .null), ("local", .bool(request.session != nil))]))
+        }
+        let client = HeraldClient(transport: InProcessTransport(broker: broker), configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger)
+        let other = HeraldClient(transport: InProcessTransport(broker: broker), configuration: ClientLiveTests.configuration(), logger: ClientLiveTests.logger)
+        try await other.withConnection { other in
+            let overheard = try await other.subscribe("/service/echo")
+            try await client.withConnection { client in
+                let replies = try await client.subscribe("/service/echo")
+                try await client.publish(json: #"{"n":7}"#, to: "/service/echo")
+                let reply = try #require(try await ClientLiveTests.collect(replies, count: 1).first?.message)
+                #expect(reply.channel == "/service/echo")
+                #expect(try JSONParser.parse(String(buffer: reply.data)) == JSONParser.parse(#"{"echo":{"n":7},"local":true}"#))
+            }
+            #expect(try await ClientLiveTests.collect(overheard, count: 1, seconds: 0.3).isEmpty, "a service reply goes to the requester only")
+        }
+    }
 }
 
 /// `herald serve` restarts on its SQLite data: the client resumes from its offset, and the
