@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "HeraldConfiguration", targets: ["HeraldConfiguration"]),
         .library(name: "HeraldAdmin", targets: ["HeraldAdmin"]),
         .library(name: "HeraldClient", targets: ["HeraldClient"]),
+        .library(name: "HeraldPostgres", targets: ["HeraldPostgres"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -38,6 +39,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
         .package(url: "https://github.com/hummingbird-project/swift-websocket.git", from: "1.6.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         .target(
@@ -103,6 +105,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldPostgres",
+            dependencies: [
+                "HeraldCore",
+                "HeraldProtocol",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldAdmin",
             dependencies: [
                 "HeraldCore",
@@ -136,6 +150,7 @@ let package = Package(
                 "HeraldConfiguration",
                 "HeraldServer",
                 "HeraldSQLite",
+                "HeraldPostgres",
                 "HeraldAdmin",
                 "HeraldClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -184,6 +199,7 @@ let package = Package(
             dependencies: [
                 "HeraldServer",
                 "HeraldSQLite",
+                "HeraldPostgres",
                 "HeraldConfiguration",
                 "HeraldAdmin",
                 "HeraldClient",

@@ -23,6 +23,7 @@ struct AdminRoutes: Sendable {
         route(router, "/v1/health", get: { _, _ in AdminJSON.response(.object(JSONObject([("status", .string("ok"))]))) })
         route(router, "/v1/ready", get: { _, _ in try ready() })
         route(router, "/v1/stats", get: { _, _ in stats() })
+        route(router, "/v1/nodes", get: { _, _ in try await nodes() })
         route(router, "/metrics", get: { _, _ in prometheus() })
         route(router, "/v1/publish", post: { request, _ in try await publish(request) })
         route(router, "/v1/channels", get: { request, _ in try channels(request) })
@@ -38,7 +39,7 @@ struct AdminRoutes: Sendable {
     /// The methods `path` serves, or nil if it is not an endpoint.
     static func allowedMethods(_ path: String) -> String? {
         switch path {
-        case "/", "/dashboard.js", "/dashboard.css", "/v1/health", "/v1/ready", "/v1/stats", "/v1/channels", "/v1/clients", "/metrics": return "GET"
+        case "/", "/dashboard.js", "/dashboard.css", "/v1/health", "/v1/ready", "/v1/stats", "/v1/nodes", "/v1/channels", "/v1/clients", "/metrics": return "GET"
         case "/v1/publish": return "POST"
         default: break
         }
@@ -75,7 +76,45 @@ struct AdminRoutes: Sendable {
         guard dataPlane.isReady() else {
             throw AdminError(.serviceUnavailable, code: "not_ready", message: "the data listener is not serving yet")
         }
+        guard broker.isClusterReady else {
+            throw AdminError(.serviceUnavailable, code: "not_ready", message: "the cluster's message store (PostgreSQL) is unreachable")
+        }
         return AdminJSON.response(.object(JSONObject([("status", .string("ready"))])))
+    }
+
+    /// The cluster's nodes (their last heartbeats, with their statistics) and the totals over
+    /// them; a single node lists itself.
+    func nodes() async throws -> Response {
+        let nodes: [ClusterNode]
+        if broker.clusterNode != nil {
+            do {
+                nodes = try await broker.clusterNodes()
+            } catch {
+                throw AdminError(.serviceUnavailable, code: "cluster_unavailable", message: "the cluster's message store (PostgreSQL) is unreachable: \(error)")
+            }
+        } else {
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let uptime = ContinuousClock.now - started
+            nodes = [ClusterNode(id: "local", startedAtMilliseconds: now - Int64(uptime.seconds * 1000), heartbeatAtMilliseconds: now, statistics: broker.statisticsJSON)]
+        }
+        var totals: [String: Int] = [:]
+        for node in nodes {
+            for (key, value) in node.statistics.members { if let n = value.intValue { totals[key, default: 0] += n } }
+        }
+        let list: [JSONValue] = nodes.map { node in
+            .object(JSONObject([
+                ("id", .string(node.id)),
+                ("startedAt", .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(node.startedAtMilliseconds) / 1000)))),
+                ("heartbeatAt", .string(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(node.heartbeatAtMilliseconds) / 1000)))),
+                ("statistics", .object(node.statistics)),
+            ]))
+        }
+        return AdminJSON.response(.object(JSONObject([
+            ("engine", .string(broker.clusterNode == nil ? "single" : "postgres")),
+            ("self", .string(broker.clusterNode ?? "local")),
+            ("nodes", .array(list)),
+            ("totals", .object(JSONObject(totals.sorted { $0.key < $1.key }.map { ($0.key, .int($0.value)) }))),
+        ])))
     }
 
     func stats() -> Response {

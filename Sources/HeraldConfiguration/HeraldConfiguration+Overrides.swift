@@ -80,6 +80,12 @@ extension HeraldConfiguration {
         public var requestTimeoutSeconds: Int?
         /// `--ping-interval-s`, `HERALD_PING_INTERVAL_S`.
         public var pingIntervalSeconds: Int?
+        /// `--engine`, `HERALD_ENGINE`: `sqlite` or `postgres`.
+        public var engine: String?
+        /// `--postgres-url`, `HERALD_POSTGRES_URL`.
+        public var postgresURL: String?
+        /// `--node-name`, `HERALD_NODE_NAME`.
+        public var nodeName: String?
 
         public init(
             host: String? = nil,
@@ -157,6 +163,14 @@ extension HeraldConfiguration {
             self.tlsKey = tlsKey
             self.adminTLSCertificate = adminTLSCertificate
             self.adminTLSKey = adminTLSKey
+        }
+
+        /// With the cluster settings too.
+        public init(_ base: Overrides, engine: String?, postgresURL: String?, nodeName: String?) {
+            self = base
+            self.engine = engine
+            self.postgresURL = postgresURL
+            self.nodeName = nodeName
         }
     }
 }

@@ -51,6 +51,19 @@ public struct HeraldConfiguration: Sendable {
         set { admin.port = newValue }
     }
 
+    /// Where retained values, history and offsets live.
+    public enum Engine: Sendable, Equatable {
+        /// One node, SQLite in `dataDirectory` (the default).
+        case sqlite
+        /// One node of a cluster on this PostgreSQL database.
+        case postgres(url: String)
+    }
+
+    /// `--engine` with `--postgres-url`.
+    public var engine: Engine = .sqlite
+    /// `--node-name`: this node's name in a cluster (default: a random one).
+    public var nodeName: String?
+
     /// The SQLite message store's file, inside `dataDirectory`.
     public var messageStorePath: String {
         (dataDirectory as NSString).appendingPathComponent("herald.sqlite")
@@ -141,6 +154,14 @@ public struct HeraldConfiguration: Sendable {
         }
 
         dataDirectory = lookup.text(overrides.dataDirectory, "DATA_DIR", default: "./herald-data")
+        switch lookup.text(overrides.engine, "ENGINE", default: "sqlite") {
+        case "sqlite": engine = .sqlite
+        case "postgres", "postgresql":
+            guard let url = lookup.optionalText(overrides.postgresURL, "POSTGRES_URL"), !url.isEmpty else { throw .postgresURLMissing }
+            engine = .postgres(url: url)
+        case let other: throw .unknownEngine(other)
+        }
+        nodeName = lookup.optionalText(overrides.nodeName, "NODE_NAME")
         eventLoopThreadCount = try lookup.integer(overrides.threads, "THREADS", default: 0)
         var admin = AdminConfiguration()
         admin.host = lookup.text(overrides.adminHost, "ADMIN_HOST", default: admin.host)

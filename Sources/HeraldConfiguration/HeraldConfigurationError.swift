@@ -24,6 +24,8 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
         case channelsNotAnObject(file: String)
         case unreadableTokenFile(file: String)
         case adminNeedsToken(host: String)
+        case unknownEngine(String)
+        case postgresURLMissing
     }
 
     private let base: Base
@@ -98,13 +100,19 @@ public struct HeraldConfigurationError: Error, Equatable, Sendable {
     /// The admin token file does not exist, cannot be read, or is empty.
     public static func unreadableTokenFile(_ file: String) -> Self { .init(.unreadableTokenFile(file: file)) }
 
+    /// `--engine` is neither `sqlite` nor `postgres`.
+    public static func unknownEngine(_ text: String) -> Self { .init(.unknownEngine(text)) }
+
+    /// `--engine postgres` without `--postgres-url`.
+    public static var postgresURLMissing: Self { .init(.postgresURLMissing) }
+
     /// The admin API was asked to bind a non-loopback address without a token.
     public static func adminNeedsToken(host: String) -> Self { .init(.adminNeedsToken(host: host)) }
 
     /// The configuration file the error is about, if it is about one.
     public var file: String? {
         switch base {
-        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .tlsPairIncomplete, .tlsFiles, .invalidTrustedProxy, .weakJWTSecret, .jwtKey, .adminNeedsToken: nil
+        case .notAnInteger, .notABoolean, .unknownLogLevel, .invalidByteLimits, .invalidPath, .invalidOutboundLimit, .invalidTimeout, .tlsPairIncomplete, .tlsFiles, .invalidTrustedProxy, .weakJWTSecret, .jwtKey, .adminNeedsToken, .unknownEngine, .postgresURLMissing: nil
         case .unreadableTokenFile(let file): file
         case .unreadableFile(let file), .invalidFile(let file, _), .notAnObject(let file),
              .unknownSetting(let file, _), .channelsNotAnObject(let file):
@@ -135,6 +143,8 @@ extension HeraldConfigurationError: CustomStringConvertible {
         case .unknownSetting(let file, let key): "\(file): unknown setting '\(key)' (known: channels)"
         case .channelsNotAnObject(let file): "\(file): channels must be an object"
         case .unreadableTokenFile(let file): "cannot read a token from admin token file \(file) (it must hold the token on one line)"
+        case .unknownEngine(let text): "engine must be sqlite or postgres, got '\(text)'"
+        case .postgresURLMissing: "--engine postgres needs --postgres-url (or HERALD_POSTGRES_URL), e.g. postgres://herald:secret@db:5432/herald"
         case .adminNeedsToken(let host): "the admin API reads and writes: it binds \(host) only with a token (--admin-token-file or HERALD_ADMIN_TOKEN); without one, bind it to 127.0.0.1"
         }
     }

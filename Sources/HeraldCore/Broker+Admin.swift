@@ -71,7 +71,10 @@ extension Broker {
     package func publishFromServer(_ channel: ChannelName, data: ByteBuffer) async -> ServerPublishResult {
         guard !channel.isMeta, !channel.isService else { return .refused(.forbiddenChannel(channel.rawValue)) }
         let delivery = Delivery(channel: channel, data: data)
-        if writer != nil, logsChannels, configuration.channels.options(for: channel)?.durable == true {
+        if cluster != nil, acknowledgesAfterCommit(channel) {
+            return await publishClustered(delivery)
+        }
+        if acknowledgesAfterCommit(channel) {
             return await withCheckedContinuation { (continuation: CheckedContinuation<ServerPublishResult, Never>) in
                 // The outcome comes back from `publish`, the commit from the writer, in either
                 // order; the answer goes once both are known.

@@ -59,25 +59,40 @@ extension Broker {
     /// serving. After an unclean shutdown, offsets jump by `offsetGapAfterCrash` so that an
     /// offset handed out but not committed before the crash is never handed out again.
     public func restore() async throws {
+        if let cluster {
+            try await cluster.start(restore: { self.seed($0, cleanShutdown: true) }, deliver: { self.applyCluster($0) })
+            return
+        }
         guard let writer else { return }
         let recovery = try await writer.store.open()
+        let expiredWrites = seed(recovery.channels, cleanShutdown: recovery.cleanShutdown)
+        if !expiredWrites.isEmpty { writer.enqueue(expiredWrites) }
+    }
+
+    /// Makes the logs of `channels` (from the store, or the cluster's shared store) and
+    /// returns the store writes their TTLs call for. Only channels whose options keep them
+    /// are restored: `persist` with a local store; every logged channel in a cluster.
+    @discardableResult
+    func seed(_ channels: [StoredChannel], cleanShutdown: Bool) -> [StoreWrite] {
         let now = clock.nowMillisecondsSince1970()
         var restored = 0
         var expiredWrites: [StoreWrite] = []
         logs.withLock { state in
-            for stored in recovery.channels {
-                guard let name = ChannelName(stored.name), let options = configuration.channels.options(for: name), options.isPersisted else { continue }
-                let gap: UInt64 = recovery.cleanShutdown ? 0 : Self.offsetGapAfterCrash
+            for stored in channels {
+                guard let name = ChannelName(stored.name), let options = configuration.channels.options(for: name) else { continue }
+                guard cluster == nil ? options.isPersisted : options.isLogged else { continue }
+                let gap: UInt64 = cleanShutdown ? 0 : Self.offsetGapAfterCrash
                 let log = ChannelLog(name: name, options: options, epoch: stored.epoch, nextOffset: stored.lastOffset + 1 + gap)
                 for message in stored.history.suffix(options.historySize) { log.history.append(message) }
                 if options.retain { log.retained = stored.retained }
-                expiredWrites += log.expire(nowMilliseconds: now)
+                let expired = log.expire(nowMilliseconds: now)
+                if cluster == nil { expiredWrites += expired }
                 state.insert(log)
                 restored += 1
             }
         }
-        if !expiredWrites.isEmpty { writer.enqueue(expiredWrites) }
-        logger.info("message store restored", metadata: ["channels": "\(restored)", "clean": "\(recovery.cleanShutdown)"])
+        logger.info("message store restored", metadata: ["channels": "\(restored)", "clean": "\(cleanShutdown)"])
+        return expiredWrites
     }
 
     /// How far offsets jump after a crash (see `restore()`).
@@ -134,7 +149,7 @@ extension Broker {
     func log(_ name: ChannelName, options: ChannelPolicy, in state: inout LogState) -> ChannelLog? {
         if let existing = state.tree.find(name) { return existing }
         guard state.count < configuration.maxLoggedChannels else { return nil }
-        let log = ChannelLog(name: name, options: options, epoch: ChannelLog.newEpoch())
+        let log = ChannelLog(name: name, options: options, epoch: cluster?.epoch ?? ChannelLog.newEpoch())
         state.insert(log)
         return log
     }

@@ -450,7 +450,7 @@ extension Broker {
             }
         } else {
             let outcome: PublishOutcome
-            if writer != nil, logsChannels, configuration.channels.options(for: channel)?.durable == true {
+            if acknowledgesAfterCommit(channel) {
                 // For a durable channel the reply waits for the commit (see `CommitGate`).
                 let gate = result.commitGate ?? CommitGate()
                 let index = result.replies.count

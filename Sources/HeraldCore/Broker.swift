@@ -25,6 +25,8 @@ public final class Broker: Sendable {
     /// Sessions holding rate-limited messages back.
     let throttled = Mutex<[ObjectIdentifier: Session]>([:])
     let writer: StoreWriter?
+    /// The shared store of a cluster (`ClusterEngine`); nil for a single node.
+    let cluster: (any ClusterEngine)?
     public let counters = BrokerCounters()
     /// Limits that tripped, by limit; the server records its own here too.
     public let limits = LimitCounters()
@@ -37,18 +39,23 @@ public final class Broker: Sendable {
     /// message in a flush pass, once per pass (`observeDeliveryLatency`).
     let deliveryLatency = Metrics.Timer(label: "herald_delivery_latency_seconds")
 
-    /// - Parameter store: where persisted channels are written (`persist: true`); nil keeps
-    ///   logs in memory only.
+    /// - Parameters:
+    ///   - store: where persisted channels are written (`persist: true`); nil keeps logs in
+    ///     memory only. Ignored with `cluster`.
+    ///   - cluster: the shared store that makes this broker one node of several: it assigns
+    ///     the offsets of every logged channel and carries messages between nodes.
     public init(
         configuration: BrokerConfiguration = .init(),
         store: (any MessageStore)? = nil,
+        cluster: (any ClusterEngine)? = nil,
         clock: any BrokerClock = SystemBrokerClock(),
         logger: Logger = Logger(label: "herald.broker")
     ) {
         self.configuration = configuration
         self.clock = clock
         self.logger = logger
-        self.writer = store.map { StoreWriter(store: $0, logger: logger) }
+        self.cluster = cluster
+        self.writer = cluster == nil ? store.map { StoreWriter(store: $0, logger: logger) } : nil
         self.kicked = Mutex(KickedClients(keepNanoseconds: UInt64(max(configuration.maxIntervalMilliseconds, 1_000)) * 2_000_000))
     }
 
@@ -125,9 +132,20 @@ public final class Broker: Sendable {
         for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
         let options = logsChannels ? configuration.channels.options(for: delivery.channel) : nil
         if let options, options.isLogged {
+            if cluster != nil { return publishClustered(delivery, options: options, onCommit: onCommit) }
             return publishLogged(delivery, options: options, onCommit: onCommit)
         }
+        cluster?.broadcast(delivery)
         return PublishOutcome(delivered: route(delivery, options: options), awaitingCommit: false)
+    }
+
+    /// Whether a publish to `channel` is acknowledged only once committed: a `durable`
+    /// channel with a store, and every channel with a log in a cluster (its offset comes from
+    /// the shared store).
+    func acknowledgesAfterCommit(_ channel: ChannelName) -> Bool {
+        guard logsChannels, let options = configuration.channels.options(for: channel) else { return false }
+        if cluster != nil { return options.isLogged }
+        return writer != nil && options.durable
     }
 
     /// Queues `delivery`, encoded once, for every subscriber of its channel, under the

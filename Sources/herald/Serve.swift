@@ -3,6 +3,7 @@ import Foundation
 import HeraldAdmin
 import HeraldConfiguration
 import HeraldCore
+import HeraldPostgres
 import HeraldSQLite
 import HeraldServer
 import Logging
@@ -93,12 +94,18 @@ struct Serve: AsyncParsableCommand {
     var adminTLSKey: String?
     @Option(name: .customLong("threads"), help: "Event-loop threads; 0 means one per CPU this process may run on (default 0; env HERALD_THREADS).")
     var threads: Int?
+    @Option(name: .customLong("engine"), help: "sqlite (one node, data in --data-dir) or postgres (one node of a cluster on --postgres-url) (default sqlite; env HERALD_ENGINE).")
+    var engine: String?
+    @Option(name: .customLong("postgres-url"), help: "The cluster's PostgreSQL, postgres://user:password@host:port/database, with --engine postgres; prefer the environment, which ps does not show (default none; env HERALD_POSTGRES_URL).")
+    var postgresURL: String?
+    @Option(name: .customLong("node-name"), help: "This node's name in a cluster, unique among the nodes (default a random one; env HERALD_NODE_NAME).")
+    var nodeName: String?
 
     func run() async throws {
         ProcessTuning.tuneMalloc()
         let configuration: HeraldConfiguration
         do {
-            configuration = try HeraldConfiguration(overrides: overrides, environment: ProcessInfo.processInfo.environment)
+            configuration = try HeraldConfiguration(overrides: .init(overrides, engine: engine, postgresURL: postgresURL, nodeName: nodeName), environment: ProcessInfo.processInfo.environment)
         } catch {
             // A usage error, as before the settings moved into HeraldConfiguration: the same
             // message, usage text and exit status.
@@ -124,18 +131,36 @@ struct Serve: AsyncParsableCommand {
         factory.durationHistogramBuckets["herald_delivery_latency_seconds"] = fine
         MetricsSystem.bootstrap(factory)
 
-        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
-        // fsync every commit only when a channel asks for durable acknowledgements.
-        let anyDurable = configuration.broker.channels.entries.contains { $0.options.durable }
-        let store = SQLiteMessageStore(path: configuration.messageStorePath, synchronousFull: anyDurable)
+        // One node on SQLite, or one node of a cluster on PostgreSQL.
+        var store: SQLiteMessageStore?
+        var cluster: PostgresEngine?
+        switch configuration.engine {
+        case .sqlite:
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            // fsync every commit only when a channel asks for durable acknowledgements.
+            let anyDurable = configuration.broker.channels.entries.contains { $0.options.durable }
+            store = SQLiteMessageStore(path: configuration.messageStorePath, synchronousFull: anyDurable)
+        case .postgres(let url):
+            do {
+                cluster = try PostgresEngine(url: url, node: configuration.nodeName, logger: logger)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
 
         // One event loop per CPU the process may actually run on (taskset, cpusets): more loops
         // than CPUs only adds cross-thread wake-ups and context switches to every fan-out.
         let threadCount = configuration.eventLoopThreadCount
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: threadCount > 0 ? threadCount : ProcessTuning.usableCPUs())
 
-        let broker = Broker(configuration: configuration.broker, store: store, logger: logger)
-        try await broker.restore()
+        let broker = Broker(configuration: configuration.broker, store: store, cluster: cluster, logger: logger)
+        do {
+            try await broker.restore()
+        } catch where cluster != nil {
+            logger.critical("cannot reach the cluster's PostgreSQL", metadata: ["error": "\(String(reflecting: error))"])
+            throw ExitCode(1)
+        }
+        cluster?.reportStatistics { [broker] in broker.statisticsJSON }
         let startup = StartupLine(
             dataHost: configuration.server.host, path: configuration.server.path, adminHost: configuration.admin.host,
             dataTLS: configuration.dataTLS != nil, adminTLS: configuration.adminTLS != nil
@@ -159,7 +184,7 @@ struct Serve: AsyncParsableCommand {
             configuration: .init(
                 // Shut down in reverse order: the server stops accepting and closes its
                 // connections first, then the broker ends the sessions and closes the store.
-                services: [
+                services: (cluster.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                     .init(service: BrokerService(broker: broker)),
                     .init(service: server),
                     .init(service: admin),

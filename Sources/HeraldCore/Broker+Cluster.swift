@@ -1,0 +1,103 @@
+public import HeraldProtocol
+import NIOCore
+import Synchronization
+
+/// A broker as one node of a cluster (`ClusterEngine`): publishes to logged channels get their
+/// offsets from the shared store, and every node applies the store's ordered stream to its
+/// logs and delivers it to its own subscribers.
+extension Broker {
+    /// Refused while the shared store is unreachable: channels with a log cannot take a
+    /// publish without it (their offsets come from it). Channels without one go on.
+    static let clusterUnavailable = BayeuxError(code: 503, args: ["cluster"], message: "Message store unavailable")
+
+    /// True without a cluster; with one, while its shared store is reachable and followed.
+    public var isClusterReady: Bool { cluster?.isReady ?? true }
+
+    /// The cluster's node name, if this broker is one node of several.
+    public var clusterNode: String? { cluster?.node }
+
+    /// The cluster's live nodes (empty without a cluster).
+    public func clusterNodes() async throws -> [ClusterNode] {
+        try await cluster?.nodes() ?? []
+    }
+
+    /// What a node reports in its heartbeat: counts that add up across nodes.
+    public var statisticsJSON: JSONObject {
+        let s = statistics
+        return JSONObject([
+            ("sessions", .int(s.sessions)),
+            ("subscriptions", .int(s.subscriptions)),
+            ("published", .int(s.published)),
+            ("delivered", .int(s.delivered)),
+        ])
+    }
+
+    /// Hands a publish to a logged channel to the shared store. It reaches subscribers (here
+    /// too) when the store's stream brings it back, in offset order with the other nodes'.
+    func publishClustered(_ delivery: Delivery, options: ChannelPolicy, onCommit: StoreWriter.Completion?) -> PublishOutcome {
+        guard let cluster, cluster.isReady else {
+            return PublishOutcome(delivered: 0, awaitingCommit: false, refusal: Self.clusterUnavailable)
+        }
+        let isNew = logs.withLock { $0.tree.find(delivery.channel) == nil && $0.count >= configuration.maxLoggedChannels }
+        if isNew { return PublishOutcome(delivered: 0, awaitingCommit: false, refusal: tooManyLoggedChannels) }
+        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
+        cluster.append(append) { [logger] result in
+            if case .failure(let error) = result {
+                logger.warning("cluster append failed", metadata: ["channel.name": "\(delivery.channel)", "error": "\(error)"])
+            }
+            onCommit?(result.isSuccess)
+        }
+        return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil)
+    }
+
+    /// The admin API's publish to a logged channel in a cluster: returns once committed, with
+    /// the offset the shared store assigned.
+    func publishClustered(_ delivery: Delivery) async -> ServerPublishResult {
+        var delivery = delivery
+        for ext in extensions.withLock({ $0 }) { ext.outgoingDelivery(&delivery) }
+        guard let cluster, let options = configuration.channels.options(for: delivery.channel) else { return .refused(Self.clusterUnavailable) }
+        guard cluster.isReady else {
+            return .refused(Self.clusterUnavailable)
+        }
+        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
+        return await withCheckedContinuation { continuation in
+            cluster.append(append) { result in
+                switch result {
+                case .success(let offset): continuation.resume(returning: .published(offset: offset, epoch: cluster.epoch))
+                case .failure: continuation.resume(returning: .refused(.publishFailed("not committed to the message store")))
+                }
+            }
+        }
+    }
+
+    /// The shared store's stream: logged messages join their channel's log (unless it has
+    /// them already) and go to this node's subscribers; live messages from other nodes go to
+    /// this node's subscribers.
+    func applyCluster(_ messages: [ClusterMessage]) {
+        for message in messages {
+            let options = logsChannels ? configuration.channels.options(for: message.channel) : nil
+            guard let offset = message.offset else {
+                if message.node != cluster?.node {
+                    _ = route(Delivery(channel: message.channel, data: message.data, ext: message.ext), options: options)
+                }
+                continue
+            }
+            guard let options, options.isLogged else { continue }
+            logs.withLock { state in
+                guard let log = log(message.channel, options: options, in: &state) else { return }
+                guard offset > log.lastOffset else { return }
+                let stored = StoredMessage(offset: offset, data: message.data, timestampMilliseconds: message.timestampMilliseconds, ext: message.ext)
+                log.nextOffset = offset + 1
+                log.append(stored)
+                _ = route(log.delivery(stored), options: options)
+            }
+        }
+    }
+}
+
+extension Result {
+    var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
+    }
+}
