@@ -126,7 +126,7 @@ import Testing
     /// it and works; allowed WebSocket only, it says the upgrade was refused.
     @Test(.timeLimit(.minutes(1))) func aRefusedUpgradeFallsBackToLongPolling() async throws {
         try await withLiveServer { live in
-            let proxy = try await UpgradeRefusingProxy.start(upstream: live.port, on: LiveServer.group)
+            let proxy = try await LoopbackProxy.start(upstreams: [live.port], refuseUpgrades: true, on: LiveServer.group)
             let client = try HeraldClient(url: Self.url(proxy.port), configuration: Self.configuration(), logger: Self.logger)
             let states = client.connectionStates
             let running = Task { try await client.run() }

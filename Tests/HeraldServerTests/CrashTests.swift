@@ -21,11 +21,11 @@ import Testing
         let port: Int
         let adminPort: Int
 
-        static func start(dataDirectory: String, config: String? = nil, port: Int = 0) async throws -> ServerProcess {
+        static func start(dataDirectory: String, config: String? = nil, port: Int = 0, arguments: [String] = []) async throws -> ServerProcess {
             let process = Process()
             process.executableURL = CrashTests.heraldBinary
             process.arguments = ["serve", "--host", "127.0.0.1", "--port", String(port), "--admin-port", "0", "--data-dir", dataDirectory, "--log-level", "error"]
-                + (config.map { ["--config", $0] } ?? [])
+                + (config.map { ["--config", $0] } ?? []) + arguments
             let output = Pipe()
             process.standardOutput = output
             try process.run()

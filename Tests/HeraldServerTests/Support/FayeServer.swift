@@ -46,7 +46,7 @@ struct FayeServer: Sendable {
         var attempts: [String] = []
         // A port found free may be taken again before Puma binds it: then try another.
         for _ in 0..<3 {
-            let port = try await freePort()
+            let port = try await freeLoopbackPort()
             let server = try launch(port: port)
             let deadline = ContinuousClock.now + timeout
             do {
@@ -123,13 +123,5 @@ struct FayeServer: Sendable {
         process.standardError = output
         try process.run()
         return FayeServer(process: process, port: port, log: log)
-    }
-
-    /// A port no one listens on now (bound to 127.0.0.1:0, then released).
-    private static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: LiveServer.group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
     }
 }

@@ -20,6 +20,9 @@ case "$cmd" in
     if [ ! -f "$dir/PG_VERSION" ]; then
       as_owner "$bin/initdb" -D "$dir" -U herald --auth=trust -E UTF8 --no-instructions >/dev/null
     fi
+    # The server outlives this script: it must not inherit the caller's pipes (a test
+    # reading this script's output to its end would wait for the server to exit).
+    for fd in /proc/$$/fd/*; do n="${fd##*/}"; [ "$n" -gt 2 ] && eval "exec $n>&-" 2>/dev/null || true; done
     as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/log" -w -t 30 \
       -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=100" start >/dev/null
     echo ready

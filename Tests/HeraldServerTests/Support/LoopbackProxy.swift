@@ -2,10 +2,11 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A loopback TCP proxy that refuses WebSocket upgrades, as some corporate proxies do: a
-/// connection whose request head asks for `Upgrade: websocket` gets `403` and is closed; any
-/// other connection is passed through to `127.0.0.1:upstream` unchanged, both ways.
-final class UpgradeRefusingProxy: Sendable {
+/// A loopback TCP proxy for HTTP clients. With `refuseUpgrades`, it refuses WebSocket upgrades
+/// as some corporate proxies do: a connection whose request head asks for `Upgrade: websocket`
+/// gets `403` and is closed. Any other connection is passed through unchanged, both ways, to
+/// the first of `upstreams` (ports on 127.0.0.1) that accepts it: a load balancer's failover.
+final class LoopbackProxy: Sendable {
     let port: Int
     private let listener: any Channel
     private let counts: Counts
@@ -25,15 +26,15 @@ final class UpgradeRefusingProxy: Sendable {
         self.counts = counts
     }
 
-    static func start(upstream: Int, on group: any EventLoopGroup) async throws -> UpgradeRefusingProxy {
+    static func start(upstreams: [Int], refuseUpgrades: Bool = false, on group: any EventLoopGroup) async throws -> LoopbackProxy {
         let counts = Counts()
         let listener = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.addHandler(Front(upstream: upstream, counts: counts))
+                channel.pipeline.addHandler(Front(upstreams: upstreams, refuseUpgrades: refuseUpgrades, counts: counts))
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        return UpgradeRefusingProxy(port: listener.localAddress!.port!, listener: listener, counts: counts)
+        return LoopbackProxy(port: listener.localAddress!.port!, listener: listener, counts: counts)
     }
 
     func stop() async {
@@ -52,12 +53,14 @@ final class UpgradeRefusingProxy: Sendable {
             case refused
         }
 
-        let upstream: Int
+        let upstreams: [Int]
+        let refuseUpgrades: Bool
         let counts: Counts
         var state = State.readingHead(ByteBuffer())
 
-        init(upstream: Int, counts: Counts) {
-            self.upstream = upstream
+        init(upstreams: [Int], refuseUpgrades: Bool, counts: Counts) {
+            self.upstreams = upstreams
+            self.refuseUpgrades = refuseUpgrades
             self.counts = counts
         }
 
@@ -78,7 +81,7 @@ final class UpgradeRefusingProxy: Sendable {
                     state = .readingHead(buffered)
                     return
                 }
-                if text.lowercased().contains("upgrade: websocket") {
+                if refuseUpgrades, text.lowercased().contains("upgrade: websocket") {
                     state = .refused
                     counts.refused.add(1, ordering: .relaxed)
                     let refusal = "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -89,10 +92,7 @@ final class UpgradeRefusingProxy: Sendable {
                 counts.passed.add(1, ordering: .relaxed)
                 let front = context.channel
                 let loop = context.eventLoop
-                ClientBootstrap(group: loop)
-                    .channelInitializer { channel in channel.pipeline.addHandler(Back(front: front)) }
-                    .connect(host: "127.0.0.1", port: upstream)
-                    .hop(to: loop)
+                Self.connect(upstreams[...], front: front, on: loop)
                     .whenComplete { result in
                         switch (result, self.state) {
                         case (.success(let back), .connecting(let queued)):
@@ -106,6 +106,17 @@ final class UpgradeRefusingProxy: Sendable {
                         }
                     }
             }
+        }
+
+        /// The first of `ports` that accepts a connection.
+        static func connect(_ ports: ArraySlice<Int>, front: any Channel, on loop: any EventLoop) -> EventLoopFuture<any Channel> {
+            guard let port = ports.first else { return loop.makeFailedFuture(ChannelError.connectPending) }
+            return ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(2))
+                .channelInitializer { channel in channel.pipeline.addHandler(Back(front: front)) }
+                .connect(host: "127.0.0.1", port: port)
+                .hop(to: loop)
+                .flatMapError { _ in connect(ports.dropFirst(), front: front, on: loop) }
         }
 
         func channelInactive(context: ChannelHandlerContext) {
