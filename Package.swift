@@ -267,7 +267,8 @@ if Context.environment["HERALD_FUZZ"] != nil {
 // MARK: SDK benchmark (opt-in)
 //
 // HeraldClient's receive, decode and publish rates and its heap per 1,000 subscriptions
-// (docs/performance.md): HERALD_CLIENT_BENCH=1 swift run -c release herald-client-bench
+// (docs/performance.md): HERALD_CLIENT_BENCH=1 swift run -c release herald-client-bench;
+// with --url it measures one figure against a running server (Benchmarks/ClientThroughput/compare.sh).
 if Context.environment["HERALD_CLIENT_BENCH"] != nil {
     package.targets.append(
         .executableTarget(
@@ -281,6 +282,8 @@ if Context.environment["HERALD_CLIENT_BENCH"] != nil {
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Benchmarks/ClientThroughput",
+            // compare.sh runs the binary beside these third-party clients (docs/performance.md).
+            exclude: ["compare.sh", "feed.py", "aiocometd_bench.py", "faye_bench.rb"],
             swiftSettings: swiftSettings
         )
     )
