@@ -42,10 +42,13 @@ extension Broker {
         if isNew { return PublishOutcome(delivered: 0, awaitingCommit: false, refusal: tooManyLoggedChannels) }
         let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
         cluster.append(append) { [logger] result in
-            if case .failure(let error) = result {
+            switch result {
+            case .success(let offset):
+                self.whenApplied(delivery.channel, offset: offset) { onCommit?(true) }
+            case .failure(let error):
                 logger.warning("cluster append failed", metadata: ["channel.name": "\(delivery.channel)", "error": "\(error)"])
+                onCommit?(false)
             }
-            onCommit?(result.isSuccess)
         }
         return PublishOutcome(delivered: 0, awaitingCommit: onCommit != nil)
     }
@@ -60,13 +63,40 @@ extension Broker {
             return .refused(Self.clusterUnavailable)
         }
         let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
+        let channel = delivery.channel
         return await withCheckedContinuation { continuation in
             cluster.append(append) { result in
                 switch result {
-                case .success(let offset): continuation.resume(returning: .published(offset: offset, epoch: cluster.epoch))
+                case .success(let offset):
+                    self.whenApplied(channel, offset: offset) { continuation.resume(returning: .published(offset: offset, epoch: cluster.epoch)) }
                 case .failure: continuation.resume(returning: .refused(.publishFailed("not committed to the message store")))
                 }
             }
+        }
+    }
+
+    /// Runs `done` once this node's log of `channel` holds `offset`: a publish is
+    /// acknowledged after its commit *and* after this node applied it, so the publisher finds
+    /// it in this node's history at once (the commit's notification may arrive after the
+    /// commit returns).
+    func whenApplied(_ channel: ChannelName, offset: UInt64, _ done: @escaping @Sendable () -> Void) {
+        let applied = logs.withLock { state -> Bool in
+            if let log = state.tree.find(channel), log.lastOffset >= offset { return true }
+            clusterAcks.withLock { $0[channel, default: []].append((offset, done)) }
+            return false
+        }
+        if applied { done() }
+    }
+
+    /// The acknowledgements waiting for `channel` up to `offset`, removed.
+    private func takeAcks(_ channel: ChannelName, upTo offset: UInt64) -> [@Sendable () -> Void] {
+        clusterAcks.withLock { waiting in
+            guard let list = waiting[channel] else { return [] }
+            let ready = list.filter { $0.offset <= offset }
+            guard !ready.isEmpty else { return [] }
+            let rest = list.filter { $0.offset > offset }
+            waiting[channel] = rest.isEmpty ? nil : rest
+            return ready.map(\.done)
         }
     }
 
@@ -91,6 +121,7 @@ extension Broker {
                 log.append(stored)
                 _ = route(log.delivery(stored), options: options)
             }
+            for done in takeAcks(message.channel, upTo: offset) { done() }
         }
     }
 }

@@ -27,6 +27,9 @@ public final class Broker: Sendable {
     let writer: StoreWriter?
     /// The shared store of a cluster (`ClusterEngine`); nil for a single node.
     let cluster: (any ClusterEngine)?
+    /// Committed cluster publishes waiting for this node to apply their offset before they
+    /// are acknowledged (`Broker+Cluster.swift`), per channel.
+    let clusterAcks = Mutex<[ChannelName: [(offset: UInt64, done: @Sendable () -> Void)]]>([:])
     public let counters = BrokerCounters()
     /// Limits that tripped, by limit; the server records its own here too.
     public let limits = LimitCounters()

@@ -300,7 +300,16 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
         }
         guard let context else { return }
         guard let verifier = configuration.tokenVerifier else {
-            process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: ClientProof())
+            // A handshake without the browser cookie is given one even without tokens: load
+            // balancers in front of several nodes stick a long-polling client's requests to
+            // its node on it (docs/cluster.md), as they do with CometD's.
+            var setCookie: String?
+            if messages.contains(where: { $0.channel == MetaChannel.handshake.rawValue }),
+                BrowserCookie.find(in: head.headers[canonicalForm: "cookie"].map(String.init)) == nil
+            {
+                setCookie = BrowserCookie.setCookie(BrowserCookie.generate(), secure: configuration.tls != nil)
+            }
+            process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: ClientProof(), setCookie: setCookie)
             return
         }
         // Tokens are required: sessions are bound to their client (`SessionBinding`) by the

@@ -1,12 +1,17 @@
 import Foundation
 import HeraldClient
+import HeraldProtocol
 import Synchronization
 import Testing
 
 /// Three `herald serve --engine postgres` processes on one real PostgreSQL, as an operator
 /// runs them: a publish on one node reaches the others in order, a killed node's clients go on
 /// on another with no gap, and a PostgreSQL restart loses no acknowledged message.
-@Suite(.serialized, .enabled(if: EngineKind.postgresEnabled, "needs postgresql; .ci/run sets HERALD_POSTGRES=1"))
+///
+/// Runs alone, when `HERALD_CLUSTER_TESTS=1` (and `HERALD_POSTGRES=1`): four servers beside the
+/// rest of the suite overload a two-core machine. `.ci/run` runs it after the suite:
+/// `HERALD_POSTGRES=1 HERALD_CLUSTER_TESTS=1 swift test --skip-build --filter ClusterTests`.
+@Suite(.serialized, .enabled(if: EngineKind.postgresEnabled && ProcessInfo.processInfo.environment["HERALD_CLUSTER_TESTS"] == "1", "needs postgresql; .ci/run sets HERALD_POSTGRES=1 HERALD_CLUSTER_TESTS=1"))
 struct ClusterTests {
     static let channels = #"{"channels": {"/feed/**": {"retain": true, "historySize": 100000, "persist": true}}}"#
 
@@ -66,6 +71,12 @@ struct ClusterTests {
             #expect(fromC.compactMap(\.message?.data) == Array(1...300), "long-polling subscriber on node C")
             #expect(fromB.compactMap(\.message?.position?.offset) == Array(1...300))
             #expect(fromC.compactMap(\.message?.position?.offset) == Array(1...300))
+            // The admin API lists the three nodes, from any of them, and totals their counters.
+            let listing = try await TestHTTP.request("GET", port: a.adminPort, path: "/v1/nodes", on: LiveServer.group)
+            let nodesJSON = try JSONParser.parse(listing.text)
+            #expect(listing.status == 200)
+            #expect(Set(nodesJSON["nodes"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == ["n1", "n2", "n3"])
+            #expect(nodesJSON["self"]?.stringValue == "n1")
             await overWebSocket.close()
             await overLongPolling.close()
             for task in running { _ = try? await task.value }
@@ -128,7 +139,7 @@ struct ClusterTests {
                 }
             }
             #expect(refused > 0, "PostgreSQL was away for a second")
-            #expect(acknowledged.count > 1000, "publishes succeed again after the restart")
+            #expect(acknowledged.last == 1500, "publishes succeed again after the restart")
             for node in [a, b] {
                 #expect(try await Self.becomesReady(node), "node on \(node.port) ready again")
             }
