@@ -299,29 +299,22 @@ final class HTTPHandler: ChannelInboundHandler, RemovableChannelHandler, TickedC
             return
         }
         guard let context else { return }
+        // A handshake that brought no browser cookie is given one. Load balancers in front of
+        // several nodes stick a long-polling client's requests to its node on it
+        // (docs/cluster.md), as they do with CometD's; with tokens it also binds sessions.
+        var browser = BrowserCookie.find(in: head.headers[canonicalForm: "cookie"].map(String.init))
+        var setCookie: String?
+        if browser == nil, messages.contains(where: { $0.channel == MetaChannel.handshake.rawValue }) {
+            browser = BrowserCookie.generate()
+            setCookie = BrowserCookie.setCookie(browser!, secure: configuration.tls != nil)
+        }
         guard let verifier = configuration.tokenVerifier else {
-            // A handshake without the browser cookie is given one even without tokens: load
-            // balancers in front of several nodes stick a long-polling client's requests to
-            // its node on it (docs/cluster.md), as they do with CometD's.
-            var setCookie: String?
-            if messages.contains(where: { $0.channel == MetaChannel.handshake.rawValue }),
-                BrowserCookie.find(in: head.headers[canonicalForm: "cookie"].map(String.init)) == nil
-            {
-                setCookie = BrowserCookie.setCookie(BrowserCookie.generate(), secure: configuration.tls != nil)
-            }
             process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: ClientProof(), setCookie: setCookie)
             return
         }
         // Tokens are required: sessions are bound to their client (`SessionBinding`) by the
-        // browser cookie, which a handshake's reply sets when the request brought none, or by
-        // a token presented again.
-        var proof = ClientProof(browser: BrowserCookie.find(in: head.headers[canonicalForm: "cookie"].map(String.init)))
-        var setCookie: String?
-        if proof.browser == nil, messages.contains(where: { $0.channel == MetaChannel.handshake.rawValue }) {
-            let browser = BrowserCookie.generate()
-            proof.browser = browser
-            setCookie = BrowserCookie.setCookie(browser, secure: configuration.tls != nil)
-        }
+        // browser cookie, or by a token presented again.
+        let proof = ClientProof(browser: browser)
         guard let token = TokenVerifier.token(in: messages, bearer: TokenVerifier.bearer(head.headers)) else {
             process(messages, head: head, jsonp: jsonp, origin: origin, credential: .absent, proof: proof, setCookie: setCookie)
             return
