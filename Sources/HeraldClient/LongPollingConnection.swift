@@ -134,8 +134,11 @@ final class HTTPLane: Sendable {
                 channel.write(HTTPClientRequestPart.body(.byteBuffer(body)), promise: nil)
                 // A channel that closed before the request went out never answers it.
                 channel.writeAndFlush(HTTPClientRequestPart.end(nil)).whenFailure { _ in promise.fail(NotSent()) }
-            case .failure(let error):
-                promise.fail(error)
+            case .failure:
+                // The handler is gone only when the channel closed and its pipeline was torn
+                // down (Puma closing a keep-alive connection between requests): nothing was
+                // written, so it is safe to send again.
+                promise.fail(NotSent())
             }
         }
         let (response, payload) = try await promise.futureResult.get()
