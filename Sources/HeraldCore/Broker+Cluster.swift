@@ -1,3 +1,4 @@
+import DequeModule
 public import HeraldProtocol
 import NIOCore
 import Synchronization
@@ -82,7 +83,18 @@ extension Broker {
     func whenApplied(_ channel: ChannelName, offset: UInt64, _ done: @escaping @Sendable () -> Void) {
         let applied = logs.withLock { state -> Bool in
             if let log = state.tree.find(channel), log.lastOffset >= offset { return true }
-            clusterAcks.withLock { $0[channel, default: []].append((offset, done)) }
+            clusterAcks.withLock { waiting in
+                // Offsets are assigned in order and commits complete in order, so this is
+                // nearly always an append; keep the order when it is not.
+                var list = waiting.removeValue(forKey: channel) ?? []
+                if let last = list.last, last.offset > offset {
+                    let at = list.firstIndex { $0.offset > offset } ?? list.endIndex
+                    list.insert((offset, done), at: at)
+                } else {
+                    list.append((offset, done))
+                }
+                waiting[channel] = list
+            }
             return false
         }
         if applied { done() }
@@ -91,12 +103,11 @@ extension Broker {
     /// The acknowledgements waiting for `channel` up to `offset`, removed.
     private func takeAcks(_ channel: ChannelName, upTo offset: UInt64) -> [@Sendable () -> Void] {
         clusterAcks.withLock { waiting in
-            guard let list = waiting[channel] else { return [] }
-            let ready = list.filter { $0.offset <= offset }
-            guard !ready.isEmpty else { return [] }
-            let rest = list.filter { $0.offset > offset }
-            waiting[channel] = rest.isEmpty ? nil : rest
-            return ready.map(\.done)
+            guard let first = waiting[channel]?.first, first.offset <= offset, var list = waiting.removeValue(forKey: channel) else { return [] }
+            var ready: [@Sendable () -> Void] = []
+            while let next = list.first, next.offset <= offset { ready.append(list.removeFirst().done) }
+            if !list.isEmpty { waiting[channel] = list }
+            return ready
         }
     }
 
@@ -104,6 +115,13 @@ extension Broker {
     /// them already) and go to this node's subscribers; live messages from other nodes go to
     /// this node's subscribers.
     func applyCluster(_ messages: [ClusterMessage]) {
+        // Acknowledgements are released once per channel and batch, after the batch is applied.
+        var applied: [ChannelName: UInt64] = [:]
+        defer {
+            for (channel, offset) in applied {
+                for done in takeAcks(channel, upTo: offset) { done() }
+            }
+        }
         for message in messages {
             let options = logsChannels ? configuration.channels.options(for: message.channel) : nil
             guard let offset = message.offset else {
@@ -121,7 +139,7 @@ extension Broker {
                 log.append(stored)
                 _ = route(log.delivery(stored), options: options)
             }
-            for done in takeAcks(message.channel, upTo: offset) { done() }
+            applied[message.channel] = offset
         }
     }
 }

@@ -1,3 +1,4 @@
+import DequeModule
 public import HeraldProtocol
 public import Logging
 package import NIOCore
@@ -29,7 +30,9 @@ public final class Broker: Sendable {
     let cluster: (any ClusterEngine)?
     /// Committed cluster publishes waiting for this node to apply their offset before they
     /// are acknowledged (`Broker+Cluster.swift`), per channel.
-    let clusterAcks = Mutex<[ChannelName: [(offset: UInt64, done: @Sendable () -> Void)]]>([:])
+    /// Cluster publishes waiting for this node to apply their offset, per channel, in offset
+    /// order.
+    let clusterAcks = Mutex<[ChannelName: Deque<(offset: UInt64, done: @Sendable () -> Void)>]>([:])
     public let counters = BrokerCounters()
     /// Limits that tripped, by limit; the server records its own here too.
     public let limits = LimitCounters()
