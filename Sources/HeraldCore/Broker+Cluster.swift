@@ -126,7 +126,7 @@ extension Broker {
             let options = logsChannels ? configuration.channels.options(for: message.channel) : nil
             guard let offset = message.offset else {
                 if message.node != cluster?.node {
-                    _ = route(Delivery(channel: message.channel, data: message.data, ext: message.ext), options: options)
+                    _ = route(Delivery(channel: message.channel, data: message.data, ext: message.ext), options: options, publishedHere: false)
                 }
                 continue
             }
@@ -137,7 +137,7 @@ extension Broker {
                 let stored = StoredMessage(offset: offset, data: message.data, timestampMilliseconds: message.timestampMilliseconds, ext: message.ext)
                 log.nextOffset = offset + 1
                 log.append(stored)
-                _ = route(log.delivery(stored), options: options)
+                _ = route(log.delivery(stored), options: options, publishedHere: message.node == cluster?.node)
             }
             applied[message.channel] = offset
         }

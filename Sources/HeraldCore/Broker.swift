@@ -155,10 +155,12 @@ public final class Broker: Sendable {
     }
 
     /// Queues `delivery`, encoded once, for every subscriber of its channel, under the
-    /// channel's slow-consumer policy and rate limit.
-    func route(_ delivery: Delivery, options: ChannelPolicy?) -> Int {
+    /// channel's slow-consumer policy and rate limit. `publishedHere` is false for a message
+    /// another node of a cluster published: the `published` counter counts each message
+    /// once across the nodes.
+    func route(_ delivery: Delivery, options: ChannelPolicy?, publishedHere: Bool = true) -> Int {
         let subscribers = index.withLock { $0.match(delivery.channel) }
-        counters.published.add(1, ordering: .relaxed)
+        if publishedHere { counters.published.add(1, ordering: .relaxed) }
         guard !subscribers.isEmpty else { return 0 }
         let encoded = encode(delivery)
         let policy = DeliveryPolicy(channel: delivery.channel, options: options)

@@ -77,6 +77,14 @@ struct ClusterTests {
             #expect(listing.status == 200)
             #expect(Set(nodesJSON["nodes"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []) == ["n1", "n2", "n3"])
             #expect(nodesJSON["self"]?.stringValue == "n1")
+            // Each message counts as published once, on the node it was published on, though
+            // every node delivered it.
+            var published: [Int] = []
+            for node in nodes {
+                let stats = try JSONParser.parse(try await TestHTTP.request("GET", port: node.adminPort, path: "/v1/stats", on: LiveServer.group).text)
+                published.append(stats["messages"]?["published"]?["total"]?.intValue ?? -1)
+            }
+            #expect(published == [300, 0, 0])
             await overWebSocket.close()
             await overLongPolling.close()
             for task in running { _ = try? await task.value }
