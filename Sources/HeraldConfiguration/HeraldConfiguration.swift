@@ -149,19 +149,19 @@ public struct HeraldConfiguration: Sendable {
         guard server.writeStallTimeoutSeconds >= 1, server.requestTimeoutSeconds >= 1, server.webSocketPingIntervalSeconds >= 1 else { throw .invalidTimeout }
 
         configFile = lookup.optionalText(overrides.configFile, "CONFIG")
-        if let configFile {
-            broker.channels = try ConfigurationFile(path: configFile).channels
-        }
+        let file = try configFile.map { path throws(HeraldConfigurationError) in try ConfigurationFile(path: path) }
+        if let file { broker.channels = file.channels }
 
         dataDirectory = lookup.text(overrides.dataDirectory, "DATA_DIR", default: "./herald-data")
-        switch lookup.text(overrides.engine, "ENGINE", default: "sqlite") {
+        // The engine: a flag, then the environment, then the configuration file.
+        switch lookup.optionalText(overrides.engine, "ENGINE") ?? file?.engine ?? "sqlite" {
         case "sqlite": engine = .sqlite
         case "postgres", "postgresql":
-            guard let url = lookup.optionalText(overrides.postgresURL, "POSTGRES_URL"), !url.isEmpty else { throw .postgresURLMissing }
+            guard let url = lookup.optionalText(overrides.postgresURL, "POSTGRES_URL") ?? file?.postgresURL, !url.isEmpty else { throw .postgresURLMissing }
             engine = .postgres(url: url)
         case let other: throw .unknownEngine(other)
         }
-        nodeName = lookup.optionalText(overrides.nodeName, "NODE_NAME")
+        nodeName = lookup.optionalText(overrides.nodeName, "NODE_NAME") ?? file?.nodeName
         eventLoopThreadCount = try lookup.integer(overrides.threads, "THREADS", default: 0)
         var admin = AdminConfiguration()
         admin.host = lookup.text(overrides.adminHost, "ADMIN_HOST", default: admin.host)

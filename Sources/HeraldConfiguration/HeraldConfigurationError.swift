@@ -140,11 +140,11 @@ extension HeraldConfigurationError: CustomStringConvertible {
         case .unreadableFile(let file): "cannot read configuration file \(file)"
         case .invalidFile(let file, let reason): "\(file): \(reason)"
         case .notAnObject(let file): "\(file): expected a JSON object"
-        case .unknownSetting(let file, let key): "\(file): unknown setting '\(key)' (known: channels)"
+        case .unknownSetting(let file, let key): "\(file): unknown setting '\(key)' (known: \(ConfigurationFile.keys.joined(separator: ", ")))"
         case .channelsNotAnObject(let file): "\(file): channels must be an object"
         case .unreadableTokenFile(let file): "cannot read a token from admin token file \(file) (it must hold the token on one line)"
         case .unknownEngine(let text): "engine must be sqlite or postgres, got '\(text)'"
-        case .postgresURLMissing: "--engine postgres needs --postgres-url (or HERALD_POSTGRES_URL), e.g. postgres://herald:secret@db:5432/herald"
+        case .postgresURLMissing: "--engine postgres needs --postgres-url (or HERALD_POSTGRES_URL, or postgresURL in the configuration file), e.g. postgres://herald:secret@db:5432/herald"
         case .adminNeedsToken(let host): "the admin API reads and writes: it binds \(host) only with a token (--admin-token-file or HERALD_ADMIN_TOKEN); without one, bind it to 127.0.0.1"
         }
     }

@@ -78,7 +78,7 @@ import Testing
                 try HeraldConfiguration(overrides: .init(configFile: file), environment: [:])
             }
             #expect(error == .unknownSetting(file, key: "chanels"))
-            #expect(error?.description == "\(file): unknown setting 'chanels' (known: channels)")
+            #expect(error?.description == "\(file): unknown setting 'chanels' (known: channels, engine, postgresURL, nodeName)")
             #expect(error?.file == file)
         }
     }
@@ -161,6 +161,35 @@ import Testing
             let file = try directory.write("herald.yaml", "")
             #expect(throws: HeraldConfigurationError.notAnObject(file)) {
                 try HeraldConfiguration(overrides: .init(configFile: file), environment: [:])
+            }
+        }
+    }
+
+    /// A cluster node's engine may come from the file, for a configuration kept in one place;
+    /// the environment and the flags still win over it.
+    @Test func theEngineFromTheFileBelowEnvironmentAndFlags() throws {
+        try TemporaryDirectory.with { directory in
+            let file = try directory.write("herald.yaml", "engine: postgres\npostgresURL: postgres://herald@db:5432/herald\nnodeName: n1\nchannels:\n  /c/*:\n    historySize: 10\n")
+            let fromFile = try HeraldConfiguration(overrides: .init(configFile: file), environment: [:])
+            #expect(fromFile.engine == .postgres(url: "postgres://herald@db:5432/herald"))
+            #expect(fromFile.nodeName == "n1")
+            #expect(fromFile.broker.channels.options(for: ChannelName("/c/a")!)?.historySize == 10)
+
+            let fromEnvironment = try HeraldConfiguration(overrides: .init(configFile: file), environment: ["HERALD_POSTGRES_URL": "postgres://other@db2/h", "HERALD_NODE_NAME": "n2"])
+            #expect(fromEnvironment.engine == .postgres(url: "postgres://other@db2/h"))
+            #expect(fromEnvironment.nodeName == "n2")
+
+            let fromFlag = try HeraldConfiguration(overrides: .init(.init(configFile: file), engine: "sqlite", postgresURL: nil, nodeName: nil), environment: ["HERALD_ENGINE": "postgres"])
+            #expect(fromFlag.engine == .sqlite)
+
+            let wrongType = try directory.write("bad.json", #"{"engine": 2}"#)
+            let error = #expect(throws: HeraldConfigurationError.self) {
+                try HeraldConfiguration(overrides: .init(configFile: wrongType), environment: [:])
+            }
+            #expect(error?.description == "\(wrongType): engine: expected a string")
+            let noURL = try directory.write("nourl.json", #"{"engine": "postgres"}"#)
+            #expect(throws: HeraldConfigurationError.postgresURLMissing) {
+                try HeraldConfiguration(overrides: .init(configFile: noURL), environment: [:])
             }
         }
     }
