@@ -41,7 +41,7 @@ extension Broker {
         }
         let isNew = logs.withLock { $0.tree.find(delivery.channel) == nil && $0.count >= configuration.maxLoggedChannels }
         if isNew { return PublishOutcome(delivered: 0, awaitingCommit: false, refusal: tooManyLoggedChannels) }
-        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
+        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, historyTTLMilliseconds: options.historyTTLMilliseconds, retain: options.retain)
         cluster.append(append) { [logger] result in
             switch result {
             case .success(let offset):
@@ -63,7 +63,7 @@ extension Broker {
         guard cluster.isReady else {
             return .refused(Self.clusterUnavailable)
         }
-        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, retain: options.retain)
+        let append = ClusterAppend(channel: delivery.channel, data: delivery.data, ext: delivery.ext, timestampMilliseconds: clock.nowMillisecondsSince1970(), historySize: options.historySize, historyTTLMilliseconds: options.historyTTLMilliseconds, retain: options.retain)
         let channel = delivery.channel
         return await withCheckedContinuation { continuation in
             cluster.append(append) { result in

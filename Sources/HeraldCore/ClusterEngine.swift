@@ -85,14 +85,17 @@ public struct ClusterAppend: Sendable {
     public var timestampMilliseconds: Int64
     /// The channel's options, which say how much the shared store keeps.
     public var historySize: Int
+    /// How long history is kept (`historyTTL`), if the channel limits it.
+    public var historyTTLMilliseconds: Int64?
     public var retain: Bool
 
-    public init(channel: ChannelName, data: ByteBuffer, ext: JSONObject?, timestampMilliseconds: Int64, historySize: Int, retain: Bool) {
+    public init(channel: ChannelName, data: ByteBuffer, ext: JSONObject?, timestampMilliseconds: Int64, historySize: Int, historyTTLMilliseconds: Int64? = nil, retain: Bool) {
         self.channel = channel
         self.data = data
         self.ext = ext
         self.timestampMilliseconds = timestampMilliseconds
         self.historySize = historySize
+        self.historyTTLMilliseconds = historyTTLMilliseconds
         self.retain = retain
     }
 }

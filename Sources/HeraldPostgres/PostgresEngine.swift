@@ -181,6 +181,8 @@ public final class PostgresEngine: ClusterEngine, Service {
                     history_size integer NOT NULL DEFAULT 0,
                     retained_offset bigint)
                 """, logger: logger)
+            // Added after the first release of the schema: 0 keeps history for ever.
+            try await connection.query("ALTER TABLE herald_channels ADD COLUMN IF NOT EXISTS history_ttl_ms bigint NOT NULL DEFAULT 0", logger: logger)
             try await connection.query("""
                 CREATE TABLE IF NOT EXISTS herald_messages (
                     channel text NOT NULL,
@@ -222,7 +224,9 @@ public final class PostgresEngine: ClusterEngine, Service {
         let rows = try await connection.query("""
             SELECT m.channel, m."offset", m.data, m.ext, m.published_ms FROM herald_messages m
             JOIN herald_channels c ON c.name = m.channel
-            WHERE m."offset" > c.last_offset - c.history_size OR m."offset" = c.retained_offset
+            WHERE (m."offset" > c.last_offset - c.history_size
+                   AND (c.history_ttl_ms = 0 OR m.published_ms >= (extract(epoch FROM now()) * 1000)::bigint - c.history_ttl_ms))
+               OR m."offset" = c.retained_offset
             ORDER BY m.channel, m."offset"
             """, logger: logger)
         for try await (channel, offset, data, ext, published) in rows.decode((String, Int64, String, String?, Int64).self) {
@@ -288,10 +292,10 @@ public final class PostgresEngine: ClusterEngine, Service {
     /// One transaction: advance each channel's offset, insert the messages, notify.
     func writeBatch(_ appends: [Pending], live: [Delivery], on connection: PostgresConnection) async throws -> [UInt64] {
         // Per channel, in a fixed order (no deadlock between nodes): how many, and the options.
-        var counts: [String: (count: Int64, historySize: Int32, retain: Bool)] = [:]
+        var counts: [String: (count: Int64, historySize: Int32, historyTTL: Int64, retain: Bool)] = [:]
         for pending in appends {
             let name = pending.append.channel.rawValue
-            var entry = counts[name] ?? (0, Int32(clamping: pending.append.historySize), false)
+            var entry = counts[name] ?? (0, Int32(clamping: pending.append.historySize), pending.append.historyTTLMilliseconds ?? 0, false)
             entry.count += 1
             entry.retain = entry.retain || pending.append.retain
             counts[name] = entry
@@ -305,13 +309,14 @@ public final class PostgresEngine: ClusterEngine, Service {
             var offsets: [UInt64] = []
             if !appends.isEmpty {
                 let rows = try await connection.query("""
-                    INSERT INTO herald_channels AS c (name, last_offset, history_size, retained_offset)
-                    SELECT n, k, h, CASE WHEN r THEN k END
-                    FROM unnest(\(names)::text[], \(names.map { counts[$0]!.count })::bigint[], \(names.map { counts[$0]!.historySize })::integer[], \(names.map { counts[$0]!.retain })::boolean[]) AS t(n, k, h, r)
+                    INSERT INTO herald_channels AS c (name, last_offset, history_size, history_ttl_ms, retained_offset)
+                    SELECT n, k, h, ttl, CASE WHEN r THEN k END
+                    FROM unnest(\(names)::text[], \(names.map { counts[$0]!.count })::bigint[], \(names.map { counts[$0]!.historySize })::integer[], \(names.map { counts[$0]!.historyTTL })::bigint[], \(names.map { counts[$0]!.retain })::boolean[]) AS t(n, k, h, ttl, r)
                     ORDER BY n
                     ON CONFLICT (name) DO UPDATE SET
                         last_offset = c.last_offset + EXCLUDED.last_offset,
                         history_size = EXCLUDED.history_size,
+                        history_ttl_ms = EXCLUDED.history_ttl_ms,
                         retained_offset = CASE WHEN EXCLUDED.retained_offset IS NULL THEN c.retained_offset ELSE c.last_offset + EXCLUDED.last_offset END
                     RETURNING name, last_offset
                     """, logger: logger)
@@ -496,10 +501,12 @@ public final class PostgresEngine: ClusterEngine, Service {
                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), statistics = EXCLUDED.statistics
                 """, logger: logger)
             if beats % 5 == 0 {
-                // History past each channel's size, except its retained value.
+                // History past each channel's size or age, except its retained value.
                 try await connections.listener.query("""
                     DELETE FROM herald_messages m USING herald_channels c
-                    WHERE m.channel = c.name AND m."offset" <= c.last_offset - c.history_size
+                    WHERE m.channel = c.name
+                      AND (m."offset" <= c.last_offset - c.history_size
+                           OR (c.history_ttl_ms > 0 AND m.published_ms < (extract(epoch FROM now()) * 1000)::bigint - c.history_ttl_ms))
                       AND m."offset" IS DISTINCT FROM c.retained_offset
                     """, logger: logger)
             }

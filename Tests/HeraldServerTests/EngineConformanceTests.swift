@@ -185,6 +185,43 @@ final class EngineFixture: Sendable {
         await fixture.destroy()
     }
 
+    /// History older than `historyTTL` is not replayed, before a restart and after it, and
+    /// PostgreSQL's table lets it go too; the retained value stays.
+    @Test(arguments: EngineKind.available)
+    func historyPastItsTTLIsGoneAlsoAfterARestart(engine: EngineKind) async throws {
+        let fixture = try await EngineFixture.make(engine, channels: #"{"/t/**": {"retain": true, "historySize": 100, "historyTTL": "1s", "persist": true}}"#)
+        let first = try await fixture.start()
+        try await first.client().withConnection { client in
+            for n in 1...3 { try await client.publish(n, to: "/t/a") }
+            try await Task.sleep(for: .milliseconds(1500))
+            try await client.publish(4, to: "/t/a")
+            let replayed = try await ClientLiveTests.collect(try await client.subscribe("/t/a", as: Int.self, replay: .all), count: 1)
+            #expect(values(replayed) == [4], "1, 2 and 3 are older than the TTL")
+            #expect(offsets(replayed) == [4])
+        }
+        await first.stop()
+
+        let second = try await fixture.start()
+        try await second.client().withConnection { client in
+            let replayed = try await ClientLiveTests.collect(try await client.subscribe("/t/a", as: Int.self, replay: .all), count: 1)
+            #expect(values(replayed) == [4])
+            #expect(offsets(replayed) == [4])
+        }
+        if let postgres = fixture.postgres {
+            // Trimmed when a node starts (and every 10 s), concurrently with the above.
+            let query = #"SELECT string_agg("offset"::text, ',' ORDER BY "offset") FROM herald_messages WHERE channel = '/t/a'"#
+            var kept = try await postgres.scalar(query)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while kept != "4", ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+                kept = try await postgres.scalar(query)
+            }
+            #expect(kept == "4")
+        }
+        await second.stop()
+        await fixture.destroy()
+    }
+
     /// Two nodes on one PostgreSQL: both publish to one channel at once; each node's
     /// subscriber gets every message once, with offsets 1…N, in the same order as the other's,
     /// each publisher's messages in its own order. A channel without a log crosses too.

@@ -57,6 +57,13 @@ final class PostgresServer: Sendable {
         guard status == 0 else { throw BayeuxTestClient.Failure(description: "PostgreSQL did not restart: \(output)") }
     }
 
+    /// The first column of the first row of `sql`, as text (Debian's `psql`).
+    func scalar(_ sql: String) async throws -> String {
+        let (status, output) = try await ChildProcess.run(URL(fileURLWithPath: "/usr/bin/psql"), ["-h", "127.0.0.1", "-p", String(port), "-U", "herald", "-d", "postgres", "-tAc", sql])
+        guard status == 0 else { throw BayeuxTestClient.Failure(description: "psql failed: \(output)") }
+        return output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Stops it and removes its directory.
     func destroy() async {
         _ = try? await control("kill")
