@@ -22,6 +22,11 @@ actor ClientCore {
         let id: Int
         let pattern: ChannelPattern
         let continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation
+        /// Messages yielded that the consumer has not taken yet.
+        let buffered: BufferedMessages
+        /// Messages dropped since the consumer fell behind, and where the first of them was.
+        var dropped = 0
+        var droppedAfter: (channel: String, position: HeraldPosition?)?
         /// The caller's start position, used until the first successful subscribe.
         var replay: HeraldReplay?
         /// The last position delivered, per concrete channel.
@@ -37,11 +42,12 @@ actor ClientCore {
         /// Waiting for the first subscribe's outcome (`subscribe` returns then).
         var ready: (continuation: CheckedContinuation<Void, any Error>, deadline: ContinuousClock.Instant)?
 
-        init(id: Int, pattern: ChannelPattern, replay: HeraldReplay?, continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation) {
+        init(id: Int, pattern: ChannelPattern, replay: HeraldReplay?, continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation, buffered: BufferedMessages) {
             self.id = id
             self.pattern = pattern
             self.replay = replay
             self.continuation = continuation
+            self.buffered = buffered
         }
     }
 
@@ -445,24 +451,42 @@ actor ClientCore {
     }
 
     /// Yields `message` unless the subscription already has it (a catch-up message at or
-    /// before the position it was given last on that channel).
+    /// before the position it was given last on that channel), or its consumer is
+    /// `maximumBufferedMessages` behind: then it is dropped, and the consumer gets a gap
+    /// before the next message it does get.
     private func offer(_ message: HeraldMessage<ByteBuffer>, to subscription: Subscription) {
+        let previous = subscription.positions[message.channel]
         if let position = message.position {
-            if let last = subscription.positions[message.channel], last.epoch == position.epoch, position.offset <= last.offset {
+            if let previous, previous.epoch == position.epoch, position.offset <= previous.offset {
                 return
             }
             subscription.positions[message.channel] = position
         }
+        guard subscription.buffered.count.load(ordering: .relaxed) < configuration.maximumBufferedMessages else {
+            if subscription.dropped == 0 {
+                subscription.droppedAfter = (message.channel, previous)
+                logger.warning("Subscriber fell behind; dropping its messages until it catches up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.buffered": "\(configuration.maximumBufferedMessages)"])
+            }
+            subscription.dropped += 1
+            return
+        }
+        if subscription.dropped > 0, let from = subscription.droppedAfter {
+            subscription.continuation.yield(.gap(HeraldGap(channel: from.channel, lastDelivered: from.position, bayeuxError: "", droppedMessages: subscription.dropped)))
+            logger.notice("Subscriber caught up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.dropped": "\(subscription.dropped)"])
+            subscription.dropped = 0
+            subscription.droppedAfter = nil
+        }
+        subscription.buffered.count.add(1, ordering: .relaxed)
         subscription.continuation.yield(.message(message))
     }
 
     // MARK: Subscriptions
 
     /// Adds a subscription and waits for the server to accept it.
-    func subscribe(_ pattern: ChannelPattern, replay: HeraldReplay?, continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation) async throws -> Int {
+    func subscribe(_ pattern: ChannelPattern, replay: HeraldReplay?, continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation, buffered: BufferedMessages) async throws -> Int {
         if let closeError { throw closeError }
         let id = takeId()
-        let subscription = Subscription(id: id, pattern: pattern, replay: replay, continuation: continuation)
+        let subscription = Subscription(id: id, pattern: pattern, replay: replay, continuation: continuation, buffered: buffered)
         subscriptions[id] = subscription
         if pattern.isWildcard { wildcards.append(id) } else { exact[pattern.rawValue, default: []].append(id) }
         continuation.onTermination = { _ in Task { await self.remove(id, unsubscribe: true) } }

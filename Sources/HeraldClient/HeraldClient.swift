@@ -114,8 +114,8 @@ public final class HeraldClient: Service, Sendable {
     /// - Throws: ``HeraldClientError`` `.subscriptionDenied` with the server's error,
     ///   `.replayPositionLost` if `replay` is no longer served, `.timedOut`.
     public func subscribe(_ pattern: String, replay: HeraldReplay? = nil) async throws -> HeraldSubscription<ByteBuffer> {
-        let (id, events) = try await open(pattern, replay: replay)
-        return .raw(pattern: pattern, id: id, core: core, events: events)
+        let (id, events, buffered) = try await open(pattern, replay: replay)
+        return .raw(pattern: pattern, id: id, core: core, events: events, buffered: buffered)
     }
 
     /// Subscribes to `pattern`, decoding each message's `data` as `Payload` with `decoder`
@@ -126,20 +126,21 @@ public final class HeraldClient: Service, Sendable {
         replay: HeraldReplay? = nil,
         decoder: @autoclosure @escaping @Sendable () -> JSONDecoder = JSONDecoder()
     ) async throws -> HeraldSubscription<Payload> {
-        let (id, events) = try await open(pattern, replay: replay)
+        let (id, events, buffered) = try await open(pattern, replay: replay)
         let decoding = decoder()
-        return HeraldSubscription(pattern: pattern, id: id, core: core, events: events) { buffer in
+        return HeraldSubscription(pattern: pattern, id: id, core: core, events: events, buffered: buffered) { buffer in
             try decoding.decode(Payload.self, from: Data(buffer.readableBytesView))
         }
     }
 
-    private func open(_ pattern: String, replay: HeraldReplay?) async throws -> (Int, AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>) {
+    private func open(_ pattern: String, replay: HeraldReplay?) async throws -> (Int, AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>, BufferedMessages) {
         guard let parsed = ChannelPattern(pattern) else {
             throw HeraldClientError(.subscriptionDenied, channel: pattern, detail: "not a channel name or pattern")
         }
         let (events, continuation) = AsyncThrowingStream.makeStream(of: HeraldEvent<ByteBuffer>.self)
-        let id = try await core.subscribe(parsed, replay: replay, continuation: continuation)
-        return (id, events)
+        let buffered = BufferedMessages()
+        let id = try await core.subscribe(parsed, replay: replay, continuation: continuation, buffered: buffered)
+        return (id, events, buffered)
     }
 
     // MARK: Publishing

@@ -31,15 +31,19 @@ public struct HeraldMessage<Payload: Sendable>: Sendable {
     public var isRetained: Bool
 }
 
-/// A gap: messages on `channel` that the subscription will never see. The server said the
-/// position to resume from is gone (its history moved on, or the channel's epoch changed).
+/// A gap: messages on `channel` that the subscription will never see. Either the server said
+/// the position to resume from is gone (its history moved on, or the channel's epoch
+/// changed), or the consumer fell behind by more than
+/// ``HeraldClientConfiguration/maximumBufferedMessages`` and the client dropped some
+/// (``droppedMessages``).
 public struct HeraldGap: Sendable, CustomStringConvertible {
-    /// The concrete channel whose messages were lost.
+    /// The concrete channel whose messages were lost (for dropped messages: the channel of
+    /// the first one dropped).
     public var channel: String
     /// The last position the subscription delivered on that channel, if it had one.
     public var lastDelivered: HeraldPosition?
     /// The server's refusal: `409:…:Epoch changed`, `410:…:Replay position expired` or
-    /// `410:…:Replay position unknown`.
+    /// `410:…:Replay position unknown`; empty when the client dropped messages itself.
     public var bayeuxError: String
     /// The channel's current epoch, oldest and latest offsets, where the server said them.
     public var epoch: String?
@@ -48,8 +52,15 @@ public struct HeraldGap: Sendable, CustomStringConvertible {
     /// The channel's latest offset.
     public var latestOffset: Int?
 
+    /// How many messages the client dropped because the consumer fell behind; nil for a gap
+    /// the server reported.
+    public var droppedMessages: Int?
+
     public var description: String {
-        "gap on \(channel) after \(lastDelivered.map(\.description) ?? "the start"): \(bayeuxError)"
+        if let droppedMessages {
+            return "gap on \(channel) after \(lastDelivered.map(\.description) ?? "the start"): \(droppedMessages) messages dropped, the consumer fell behind"
+        }
+        return "gap on \(channel) after \(lastDelivered.map(\.description) ?? "the start"): \(bayeuxError)"
     }
 }
 

@@ -1,5 +1,11 @@
 import Foundation
 import NIOCore
+import Synchronization
+
+/// Messages a subscription's stream holds that its consumer has not taken yet.
+final class BufferedMessages: Sendable {
+    let count = Atomic<Int>(0)
+}
 
 /// The messages of one subscription, as an `AsyncSequence` of ``HeraldEvent``s: messages, and
 /// a ``HeraldEvent/gap(_:)`` where the client could not resume without losing some.
@@ -15,6 +21,7 @@ public struct HeraldSubscription<Payload: Sendable>: AsyncSequence, Sendable {
     let id: Int
     let core: ClientCore
     let events: AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>
+    let buffered: BufferedMessages
     let decode: @Sendable (ByteBuffer) throws -> Payload
 
     /// Unsubscribes; the sequence ends.
@@ -30,6 +37,7 @@ public struct HeraldSubscription<Payload: Sendable>: AsyncSequence, Sendable {
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         var base: AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>.AsyncIterator
+        let buffered: BufferedMessages
         let decode: @Sendable (ByteBuffer) throws -> Payload
 
         public mutating func next() async throws -> HeraldEvent<Payload>? {
@@ -37,6 +45,7 @@ public struct HeraldSubscription<Payload: Sendable>: AsyncSequence, Sendable {
             case nil: return nil
             case .gap(let gap)?: return .gap(gap)
             case .message(let raw)?:
+                buffered.count.subtract(1, ordering: .relaxed)
                 let data: Payload
                 do {
                     data = try decode(raw.data)
@@ -49,13 +58,13 @@ public struct HeraldSubscription<Payload: Sendable>: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(base: events.makeAsyncIterator(), decode: decode)
+        AsyncIterator(base: events.makeAsyncIterator(), buffered: buffered, decode: decode)
     }
 }
 
 extension HeraldSubscription where Payload == ByteBuffer {
     /// Raw subscriptions skip the decode step.
-    static func raw(pattern: String, id: Int, core: ClientCore, events: AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>) -> Self {
-        Self(pattern: pattern, id: id, core: core, events: events, decode: { $0 })
+    static func raw(pattern: String, id: Int, core: ClientCore, events: AsyncThrowingStream<HeraldEvent<ByteBuffer>, any Error>, buffered: BufferedMessages) -> Self {
+        Self(pattern: pattern, id: id, core: core, events: events, buffered: buffered, decode: { $0 })
     }
 }

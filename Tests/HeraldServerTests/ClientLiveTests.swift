@@ -340,6 +340,38 @@ import Testing
         await live.stop()
     }
 
+    /// A consumer that falls behind: past `maximumBufferedMessages` its subscription drops
+    /// newer messages (its memory stays bounded; the client's other subscriptions go on), and
+    /// once it catches up it is told how many, and after which position, before the next.
+    @Test func aConsumerThatFallsBehindGetsAGapInsteadOfUnboundedMemory() async throws {
+        try await withLiveServer(broker: Self.feed(size: 1000)) { live in
+            var configuration = Self.configuration([.websocket])
+            configuration.maximumBufferedMessages = 10
+            try await HeraldClient.withConnection(to: Self.url(live.port), configuration: configuration, logger: Self.logger) { client in
+                let slow = try await client.subscribe("/feed/x", as: Int.self)
+                var marker = try await client.subscribe("/feed/done", as: Int.self).makeAsyncIterator()
+                for n in 1...50 { try await client.publish(n, to: "/feed/x") }
+                // The server queues a session's messages in order: once the marker is here,
+                // all 50 reached the slow subscription (10 kept, 40 dropped).
+                try await client.publish(0, to: "/feed/done")
+                #expect(try await marker.next()?.message?.data == 0)
+
+                var events = slow.makeAsyncIterator()
+                for n in 1...10 { #expect(try await events.next()?.message?.data == n) }
+                try await client.publish(51, to: "/feed/x")
+                guard case .gap(let gap)? = try await events.next() else {
+                    Issue.record("expected a gap")
+                    return
+                }
+                #expect(gap.droppedMessages == 40)
+                #expect(gap.channel == "/feed/x")
+                #expect(gap.lastDelivered?.offset == 10)
+                #expect(gap.bayeuxError == "")
+                #expect(try await events.next()?.message?.data == 51)
+            }
+        }
+    }
+
     /// An explicit start position the server no longer has is the caller's to handle.
     @Test func anExpiredExplicitReplayIsReplayPositionLost() async throws {
         try await withLiveServer(broker: Self.feed(size: 3)) { live in
