@@ -182,6 +182,8 @@ let package = Package(
         .testTarget(
             name: "HeraldProtocolTests",
             dependencies: ["HeraldProtocol"],
+            // Read by path (FuzzCorpusTests, .ci/fuzz), not bundled.
+            exclude: ["FuzzCorpus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
