@@ -434,6 +434,12 @@ extension Broker {
                 return failed(baseReply(message), BayeuxError(code: 403, args: [raw], message: "Publish not allowed"), advice: nil)
             }
         }
+        // `ext.herald.retain: true` (`herald pub --retain`): the publisher means this to be the
+        // channel's retained value. Retention is the channel's option, not the message's, so a
+        // channel that does not retain refuses the publish rather than take it silently.
+        if message.ext?["herald"]?.objectValue?["retain"]?.boolValue == true, configuration.channels.options(for: channel)?.retain != true {
+            return failed(baseReply(message), BayeuxError(code: 400, args: [raw], message: "Channel does not retain messages"), advice: nil)
+        }
         if let session {
             let now = clock.nowNanoseconds()
             guard session.touchForPublish(expiresAt: expiry(now), now: now, rate: configuration.maxPublishesPerSecondPerSession) else {

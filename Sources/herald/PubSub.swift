@@ -157,7 +157,14 @@ struct Pub: AsyncParsableCommand {
     var json: String
     @Option(name: .customLong("window"), help: "With -, how many publishes may wait for their acknowledgement at once (default 256).")
     var window: Int = 256
+    @Flag(name: .customLong("retain"), help: "The message is meant as the channel's retained (last) value: Herald refuses the publish unless the channel's options retain messages (retain is set per channel, in the configuration file). Other Bayeux servers ignore the request.")
+    var retain = false
     @OptionGroup var client: ClientOptions
+
+    /// Herald's `ext.herald.retain` (Protocol/PROTOCOL.md §11.3).
+    var publishExtension: JSONObject? {
+        retain ? JSONObject([("herald", .object(JSONObject([("retain", .bool(true))])))]) : nil
+    }
 
     func validate() throws {
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
@@ -168,7 +175,7 @@ struct Pub: AsyncParsableCommand {
         try await reportingClientErrors("pub") {
             try await HeraldClient.withConnection(to: client.resolvedURL, configuration: configuration, logger: client.logger) { connection in
                 guard json == "-" else {
-                    try await connection.publish(json: json, to: channel)
+                    try await connection.publish(json: json, to: channel, ext: publishExtension)
                     return
                 }
                 // Queued in line order; up to `window` acknowledgements outstanding.
@@ -183,7 +190,7 @@ struct Pub: AsyncParsableCommand {
                         acknowledged += 1
                     }
                     do {
-                        pending.append(try await connection.enqueuePublish(json: ByteBuffer(string: line), to: channel))
+                        pending.append(try await connection.enqueuePublish(json: ByteBuffer(string: line), to: channel, ext: publishExtension))
                     } catch var error as HeraldClientError where error.detail == "the data is not a JSON text" {
                         error.detail = "line \(number) is not a JSON text"
                         throw error

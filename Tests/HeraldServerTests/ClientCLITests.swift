@@ -46,6 +46,29 @@ import Testing
         }
     }
 
+    /// `--retain` on a channel that retains: published, and a later subscriber gets it first;
+    /// on one that does not: refused, and nothing was delivered.
+    @Test func retainIsRefusedWhereTheChannelDoesNotRetain() async throws {
+        try await withLiveServer(broker: ClientLiveTests.feed()) { live in
+            let url = "ws://127.0.0.1:\(live.port)/bayeux"
+            let kept = try await Self.herald(["pub", "/feed/last", #"{"px":7}"#, "--retain", "--url", url])
+            #expect(kept.status == 0, "\(kept.errors)")
+            let read = try await Self.herald(["sub", "/feed/last", "--url", url, "--count", "1"])
+            #expect(read.status == 0, "\(read.errors)")
+            let first = try JSONParser.parse(read.output.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(first["data"]?["px"]?.intValue == 7)
+            #expect(first["ext"]?["herald"]?["retained"]?.boolValue == true)
+
+            let refused = try await Self.herald(["pub", "/plain/x", "1", "--retain", "--url", url])
+            #expect(refused.status == 1)
+            #expect(refused.errors == "herald pub: publish refused (/plain/x): 400:/plain/x:Channel does not retain messages\n")
+            let piped = try await Self.herald(["pub", "/plain/x", "-", "--retain", "--url", url, "--transport", "long-polling"], input: "1\n2\n")
+            #expect(piped.status == 1)
+            #expect(piped.errors.contains("400:/plain/x:Channel does not retain messages"))
+            #expect(live.broker.statistics.published == 1, "only the retained one was published")
+        }
+    }
+
     @Test func aRefusalExitsNonZeroWithTheServersErrorOnOneLine() async throws {
         try await withLiveServer { live in
             let url = "ws://127.0.0.1:\(live.port)/bayeux"
