@@ -24,9 +24,10 @@ actor ClientCore {
         let continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation
         /// Messages yielded that the consumer has not taken yet.
         let buffered: BufferedMessages
-        /// Messages dropped since the consumer fell behind, and where the first of them was.
-        var dropped = 0
-        var droppedAfter: (channel: String, position: HeraldPosition?)?
+        /// While the consumer is behind: per channel, how many messages were dropped and the
+        /// last position delivered before the first of them (in the order channels began).
+        var dropped: [(channel: String, count: Int, after: HeraldPosition?)] = []
+        var isDropping = false
         /// The caller's start position, used until the first successful subscribe.
         var replay: HeraldReplay?
         /// The last position delivered, per concrete channel.
@@ -303,6 +304,8 @@ actor ClientCore {
         for subscription in subscriptions.values {
             subscription.ready?.continuation.resume(throwing: reason)
             subscription.ready = nil
+            // A consumer reading to the end learns of what was dropped.
+            flushGaps(subscription)
             if let error { subscription.continuation.finish(throwing: error) } else { subscription.continuation.finish() }
         }
         subscriptions.removeAll()
@@ -462,22 +465,36 @@ actor ClientCore {
             }
             subscription.positions[message.channel] = position
         }
-        guard subscription.buffered.count.load(ordering: .relaxed) < configuration.maximumBufferedMessages else {
-            if subscription.dropped == 0 {
-                subscription.droppedAfter = (message.channel, previous)
-                logger.warning("Subscriber fell behind; dropping its messages until it catches up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.buffered": "\(configuration.maximumBufferedMessages)"])
+        // Dropping starts at the limit and goes on until the consumer has taken half of what
+        // it held: one gap per channel per episode, not one per freed slot.
+        let limit = max(1, configuration.maximumBufferedMessages)
+        let buffered = subscription.buffered.count.load(ordering: .relaxed)
+        if buffered >= limit || (subscription.isDropping && buffered > limit / 2) {
+            if !subscription.isDropping {
+                subscription.isDropping = true
+                logger.warning("Subscriber fell behind; dropping its messages until it catches up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.buffered": "\(limit)"])
             }
-            subscription.dropped += 1
+            if let index = subscription.dropped.firstIndex(where: { $0.channel == message.channel }) {
+                subscription.dropped[index].count += 1
+            } else {
+                subscription.dropped.append((message.channel, 1, previous))
+            }
             return
         }
-        if subscription.dropped > 0, let from = subscription.droppedAfter {
-            subscription.continuation.yield(.gap(HeraldGap(channel: from.channel, lastDelivered: from.position, bayeuxError: "", droppedMessages: subscription.dropped)))
-            logger.notice("Subscriber caught up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.dropped": "\(subscription.dropped)"])
-            subscription.dropped = 0
-            subscription.droppedAfter = nil
-        }
+        flushGaps(subscription)
         subscription.buffered.count.add(1, ordering: .relaxed)
         subscription.continuation.yield(.message(message))
+    }
+
+    /// Tells the consumer, one gap per channel, what was dropped while it was behind.
+    private func flushGaps(_ subscription: Subscription) {
+        guard subscription.isDropping else { return }
+        for drop in subscription.dropped {
+            subscription.continuation.yield(.gap(HeraldGap(channel: drop.channel, lastDelivered: drop.after, bayeuxError: "", droppedMessages: drop.count)))
+        }
+        logger.notice("Subscriber caught up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.dropped": "\(subscription.dropped.reduce(0) { $0 + $1.count })"])
+        subscription.dropped = []
+        subscription.isDropping = false
     }
 
     // MARK: Subscriptions
@@ -589,6 +606,7 @@ actor ClientCore {
             subscription.ready = nil
             ready.continuation.resume(throwing: error)
         } else {
+            flushGaps(subscription)
             subscription.continuation.finish(throwing: error)
         }
         remove(subscription.id, unsubscribe: false)
@@ -618,6 +636,7 @@ actor ClientCore {
             exact[pattern]?.removeAll { $0 == id }
             if exact[pattern]?.isEmpty == true { exact[pattern] = nil }
         }
+        flushGaps(subscription)
         subscription.continuation.finish()
         if sendUnsubscribe, subscription.isActive, patternIsUnused(pattern) { unsubscribe([pattern]) }
     }

@@ -70,10 +70,11 @@ public struct HeraldClientConfiguration: Sendable {
     /// The largest message (WebSocket frame or HTTP response) accepted from the server.
     public var maximumMessageBytes = 16 * 1024 * 1024
     /// How many received messages one subscription holds for a consumer that has not taken
-    /// them yet. Past it, newer messages on that subscription are dropped (its memory stays
-    /// bounded, and the other subscriptions and publishes are not held up); once the consumer
-    /// catches up, it gets a ``HeraldEvent/gap(_:)`` with ``HeraldGap/droppedMessages``
-    /// before the next message. On a Herald channel with history, resubscribe with
+    /// them yet (at least 1). At that many, newer messages on that subscription are dropped
+    /// (its memory stays bounded, and the other subscriptions and publishes are not held up)
+    /// until the consumer has taken half of them; then, before the next message, it gets one
+    /// ``HeraldEvent/gap(_:)`` per channel that lost messages, with
+    /// ``HeraldGap/droppedMessages``. On a Herald channel with history, resubscribe with
     /// `replay: .after(offset:)` from the gap's ``HeraldGap/lastDelivered`` to fetch what was
     /// dropped.
     public var maximumBufferedMessages = 65_536

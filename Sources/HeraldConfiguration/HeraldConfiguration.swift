@@ -153,15 +153,17 @@ public struct HeraldConfiguration: Sendable {
         if let file { broker.channels = file.channels }
 
         dataDirectory = lookup.text(overrides.dataDirectory, "DATA_DIR", default: "./herald-data")
-        // The engine: a flag, then the environment, then the configuration file.
-        switch lookup.optionalText(overrides.engine, "ENGINE") ?? file?.engine ?? "sqlite" {
+        // The engine: a flag, then the environment, then the configuration file. An empty
+        // value (compose's `${VAR}` with VAR unset) counts as not given.
+        func given(_ text: String?) -> String? { text?.isEmpty == false ? text : nil }
+        switch given(lookup.optionalText(overrides.engine, "ENGINE")) ?? given(file?.engine) ?? "sqlite" {
         case "sqlite": engine = .sqlite
         case "postgres", "postgresql":
-            guard let url = lookup.optionalText(overrides.postgresURL, "POSTGRES_URL") ?? file?.postgresURL, !url.isEmpty else { throw .postgresURLMissing }
+            guard let url = given(lookup.optionalText(overrides.postgresURL, "POSTGRES_URL")) ?? given(file?.postgresURL) else { throw .postgresURLMissing }
             engine = .postgres(url: url)
         case let other: throw .unknownEngine(other)
         }
-        nodeName = lookup.optionalText(overrides.nodeName, "NODE_NAME") ?? file?.nodeName
+        nodeName = given(lookup.optionalText(overrides.nodeName, "NODE_NAME")) ?? given(file?.nodeName)
         eventLoopThreadCount = try lookup.integer(overrides.threads, "THREADS", default: 0)
         var admin = AdminConfiguration()
         admin.host = lookup.text(overrides.adminHost, "ADMIN_HOST", default: admin.host)

@@ -139,7 +139,7 @@ extension Broker {
                 log.append(stored)
                 _ = route(log.delivery(stored), options: options, publishedHere: message.node == cluster?.node)
             }
-            applied[message.channel] = offset
+            applied[message.channel] = max(applied[message.channel] ?? 0, offset)
         }
     }
 }

@@ -179,6 +179,11 @@ import Testing
             #expect(fromEnvironment.engine == .postgres(url: "postgres://other@db2/h"))
             #expect(fromEnvironment.nodeName == "n2")
 
+            // An empty variable (compose's `${VAR}` with VAR unset) does not hide the file.
+            let emptyEnvironment = try HeraldConfiguration(overrides: .init(configFile: file), environment: ["HERALD_ENGINE": "", "HERALD_POSTGRES_URL": "", "HERALD_NODE_NAME": ""])
+            #expect(emptyEnvironment.engine == .postgres(url: "postgres://herald@db:5432/herald"))
+            #expect(emptyEnvironment.nodeName == "n1")
+
             let fromFlag = try HeraldConfiguration(overrides: .init(.init(configFile: file), engine: "sqlite", postgresURL: nil, nodeName: nil), environment: ["HERALD_ENGINE": "postgres"])
             #expect(fromFlag.engine == .sqlite)
 

@@ -340,34 +340,46 @@ import Testing
         await live.stop()
     }
 
-    /// A consumer that falls behind: past `maximumBufferedMessages` its subscription drops
-    /// newer messages (its memory stays bounded; the client's other subscriptions go on), and
-    /// once it catches up it is told how many, and after which position, before the next.
+    /// A consumer that falls behind: at `maximumBufferedMessages` its subscription drops
+    /// newer messages (its memory stays bounded; the client's other subscriptions go on) until
+    /// the consumer has taken half of what it held; then it is told, once per channel, how many
+    /// were dropped and after which position, before the next message.
     @Test func aConsumerThatFallsBehindGetsAGapInsteadOfUnboundedMemory() async throws {
         try await withLiveServer(broker: Self.feed(size: 1000)) { live in
             var configuration = Self.configuration([.websocket])
             configuration.maximumBufferedMessages = 10
             try await HeraldClient.withConnection(to: Self.url(live.port), configuration: configuration, logger: Self.logger) { client in
-                let slow = try await client.subscribe("/feed/x", as: Int.self)
-                var marker = try await client.subscribe("/feed/done", as: Int.self).makeAsyncIterator()
-                for n in 1...50 { try await client.publish(n, to: "/feed/x") }
-                // The server queues a session's messages in order: once the marker is here,
-                // all 50 reached the slow subscription (10 kept, 40 dropped).
-                try await client.publish(0, to: "/feed/done")
-                #expect(try await marker.next()?.message?.data == 0)
-
-                var events = slow.makeAsyncIterator()
-                for n in 1...10 { #expect(try await events.next()?.message?.data == n) }
-                try await client.publish(51, to: "/feed/x")
-                guard case .gap(let gap)? = try await events.next() else {
-                    Issue.record("expected a gap")
-                    return
+                let slow = try await client.subscribe("/feed/*", as: Int.self)
+                var marker = try await client.subscribe("/done", as: Int.self).makeAsyncIterator()
+                // The server queues a session's messages in order: once the marker is back,
+                // everything published before it reached the slow subscription.
+                func settled() async throws {
+                    try await client.publish(0, to: "/done")
+                    #expect(try await marker.next()?.message?.data == 0)
                 }
-                #expect(gap.droppedMessages == 40)
-                #expect(gap.channel == "/feed/x")
-                #expect(gap.lastDelivered?.offset == 10)
-                #expect(gap.bayeuxError == "")
-                #expect(try await events.next()?.message?.data == 51)
+                for n in 1...50 { try await client.publish(n, to: n.isMultiple(of: 2) ? "/feed/y" : "/feed/x") }
+                try await settled()   // 1...10 kept, 11...50 dropped
+                var events = slow.makeAsyncIterator()
+                for n in 1...4 { #expect(try await events.next()?.message?.data == n) }
+                try await client.publish(51, to: "/feed/x")
+                try await settled()   // 6 held, more than half of 10: still dropping
+                #expect(try await events.next()?.message?.data == 5)
+                try await client.publish(52, to: "/feed/y")
+                try await settled()   // 5 held: the gaps, then 52
+                for n in 6...10 { #expect(try await events.next()?.message?.data == n) }
+                var gaps: [HeraldGap] = []
+                for _ in 0..<2 {
+                    guard case .gap(let gap)? = try await events.next() else {
+                        Issue.record("expected a gap")
+                        return
+                    }
+                    gaps.append(gap)
+                }
+                #expect(gaps.map(\.channel) == ["/feed/x", "/feed/y"])
+                #expect(gaps.map(\.droppedMessages) == [21, 20], "11...49 odd and 51 on x, 12...50 even on y")
+                #expect(gaps.map { $0.lastDelivered?.offset } == [5, 5], "9 was x's 5th message, 10 y's")
+                #expect(gaps.allSatisfy { $0.bayeuxError.isEmpty })
+                #expect(try await events.next()?.message?.data == 52)
             }
         }
     }
