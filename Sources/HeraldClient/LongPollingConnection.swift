@@ -141,8 +141,8 @@ final class HTTPLane: Sendable {
                 promise.fail(NotSent())
             }
         }
+        defer { timer.cancel() }
         let (response, payload) = try await promise.futureResult.get()
-        timer.cancel()
         for cookie in response.headers["Set-Cookie"] { transport.cookies.store(setCookie: cookie) }
         guard response.status == .ok else {
             throw HeraldClientError(.protocolViolation, detail: "HTTP \(response.status.code) \(response.status.reasonPhrase): \(String(buffer: payload).prefix(200))")
