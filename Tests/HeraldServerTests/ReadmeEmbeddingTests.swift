@@ -39,8 +39,8 @@ func readSettings() throws -> (Broker, HeraldServer) {
     return (broker, server)
 }
 
-/// README's Embedding examples, compiled here and run: the code between the markers above must
-/// be README's, character for character (less indentation), and it must work.
+/// docs/embedding.md's examples, compiled here and run: the code between the markers above
+/// must be the page's, character for character (less indentation), and it must work.
 @Suite struct ReadmeEmbeddingTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
@@ -55,10 +55,10 @@ func readSettings() throws -> (Broker, HeraldServer) {
         return all[(start + 1)..<stop].map { $0.dropFirst(min(indent, $0.prefix(while: { $0 == " " }).count)) }
     }
 
-    /// README's Swift block after `heading`, less its import lines, next to the code between
-    /// `marker`'s begin and end lines in this file.
-    static func readmeBlock(after heading: String, marker: String, in file: String = #filePath) throws -> (readme: [Substring], compiled: [Substring], imports: [Substring]) {
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+    /// The Swift block after `heading` in `document` (a path from the repository's root), less
+    /// its import lines, next to the code between `marker`'s begin and end lines in `file`.
+    static func readmeBlock(_ document: String = "README.md", after heading: String, marker: String, in file: String = #filePath) throws -> (readme: [Substring], compiled: [Substring], imports: [Substring]) {
+        let readme = try String(contentsOf: root.appendingPathComponent(document), encoding: .utf8)
         let section = readme[readme.range(of: heading)!.upperBound...]
         let block = lines(of: section, from: "```swift", to: "```")
         let source = try String(contentsOf: URL(fileURLWithPath: file), encoding: .utf8)
@@ -68,12 +68,12 @@ func readSettings() throws -> (Broker, HeraldServer) {
     }
 
     @Test func readmeShowsTheCodeThisFileCompiles() throws {
-        let embedding = try Self.readmeBlock(after: "## Embedding", marker: "Embedding")
+        let embedding = try Self.readmeBlock("docs/embedding.md", after: "# Embedding Herald", marker: "Embedding")
         #expect(!embedding.compiled.isEmpty)
         #expect(embedding.imports.contains("import HeraldCore") && embedding.imports.contains("import HeraldServer"))
         #expect(embedding.readme == embedding.compiled)
 
-        let configuration = try Self.readmeBlock(after: "use the `HeraldConfiguration`", marker: "Configuration")
+        let configuration = try Self.readmeBlock("docs/embedding.md", after: "use the `HeraldConfiguration`", marker: "Configuration")
         #expect(!configuration.compiled.isEmpty)
         #expect(configuration.imports.contains("import HeraldConfiguration"))
         #expect(configuration.readme == configuration.compiled)
