@@ -24,10 +24,9 @@ actor ClientCore {
         let continuation: AsyncThrowingStream<RawEvent, any Error>.Continuation
         /// Messages yielded that the consumer has not taken yet.
         let buffered: BufferedMessages
-        /// While the consumer is behind: per channel, how many messages were dropped and the
-        /// last position delivered before the first of them (in the order channels began).
+        /// While the consumer is behind (dropping, until it is empty again): per channel, how
+        /// many messages were dropped and the last position delivered before the first of them.
         var dropped: [(channel: String, count: Int, after: HeraldPosition?)] = []
-        var isDropping = false
         /// The caller's start position, used until the first successful subscribe.
         var replay: HeraldReplay?
         /// The last position delivered, per concrete channel.
@@ -469,9 +468,8 @@ actor ClientCore {
         // it held: one gap per channel per episode, not one per freed slot.
         let limit = max(1, configuration.maximumBufferedMessages)
         let buffered = subscription.buffered.count.load(ordering: .relaxed)
-        if buffered >= limit || (subscription.isDropping && buffered > limit / 2) {
-            if !subscription.isDropping {
-                subscription.isDropping = true
+        if buffered >= limit || (!subscription.dropped.isEmpty && buffered > limit / 2) {
+            if subscription.dropped.isEmpty {
                 logger.warning("Subscriber fell behind; dropping its messages until it catches up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.buffered": "\(limit)"])
             }
             if let index = subscription.dropped.firstIndex(where: { $0.channel == message.channel }) {
@@ -488,13 +486,12 @@ actor ClientCore {
 
     /// Tells the consumer, one gap per channel, what was dropped while it was behind.
     private func flushGaps(_ subscription: Subscription) {
-        guard subscription.isDropping else { return }
+        guard !subscription.dropped.isEmpty else { return }
         for drop in subscription.dropped {
             subscription.continuation.yield(.gap(HeraldGap(channel: drop.channel, lastDelivered: drop.after, bayeuxError: "", droppedMessages: drop.count)))
         }
         logger.notice("Subscriber caught up", metadata: ["herald.pattern": "\(subscription.pattern)", "herald.dropped": "\(subscription.dropped.reduce(0) { $0 + $1.count })"])
         subscription.dropped = []
-        subscription.isDropping = false
     }
 
     // MARK: Subscriptions

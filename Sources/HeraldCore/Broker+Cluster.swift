@@ -143,10 +143,3 @@ extension Broker {
         }
     }
 }
-
-extension Result {
-    var isSuccess: Bool {
-        if case .success = self { return true }
-        return false
-    }
-}

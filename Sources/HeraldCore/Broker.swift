@@ -29,9 +29,7 @@ public final class Broker: Sendable {
     /// The shared store of a cluster (`ClusterEngine`); nil for a single node.
     let cluster: (any ClusterEngine)?
     /// Committed cluster publishes waiting for this node to apply their offset before they
-    /// are acknowledged (`Broker+Cluster.swift`), per channel.
-    /// Cluster publishes waiting for this node to apply their offset, per channel, in offset
-    /// order.
+    /// are acknowledged (`Broker+Cluster.swift`), per channel, in offset order.
     let clusterAcks = Mutex<[ChannelName: Deque<(offset: UInt64, done: @Sendable () -> Void)>]>([:])
     public let counters = BrokerCounters()
     /// Limits that tripped, by limit; the server records its own here too.
